@@ -1,0 +1,1 @@
+//! Host adapters: thin glue between a host ABI and the pure core.

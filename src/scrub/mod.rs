@@ -1,0 +1,1 @@
+//! Value transforms applied by policy actions.

@@ -1,0 +1,1 @@
+//! Synthetic audit-log corpora with planted PII and ground truth.

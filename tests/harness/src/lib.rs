@@ -1,0 +1,1 @@
+//! wasmtime host emulation for dp-audit (Fluent Bit filter ABI, proxy-wasm).
