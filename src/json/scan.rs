@@ -1,0 +1,374 @@
+//! A validating pull tokenizer over JSON text.
+//!
+//! It never recurses (nesting lives in a heap stack bounded by `max_depth`,
+//! because WAMR's default 8 KiB stack overflows at a handful of recursive
+//! frames) and never allocates per token: tokens are byte spans into the input,
+//! so the rewriter can copy untouched spans as slices.
+
+use super::JsonError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    ObjectStart,
+    ObjectEnd,
+    ArrayStart,
+    ArrayEnd,
+    /// An object key; the span is the text between the quotes.
+    Key,
+    /// A string value; the span is the text between the quotes.
+    String,
+    Number,
+    True,
+    False,
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    pub kind: Kind,
+    /// Byte offsets of the token in the input (strings: without the quotes).
+    pub start: usize,
+    pub end: usize,
+    /// For strings and keys: the raw text contains at least one escape.
+    pub escaped: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A value (top level, after ':' or after ',' in an array).
+    Value,
+    /// After '[': a value or ']'.
+    ValueOrEnd,
+    /// After '{': a key or '}'.
+    KeyOrEnd,
+    /// After ',' in an object.
+    Key,
+    /// After a value inside a container.
+    CommaOrEnd,
+    /// The top-level value is complete; only whitespace may follow.
+    Done,
+}
+
+pub struct Scanner<'a> {
+    src: &'a [u8],
+    pos: usize,
+    expect: Expect,
+    /// One entry per open container: true for objects.
+    stack: Vec<bool>,
+    max_depth: usize,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(src: &'a [u8], max_depth: usize) -> Self {
+        Scanner {
+            src,
+            pos: 0,
+            expect: Expect::Value,
+            stack: Vec::with_capacity(16),
+            max_depth,
+        }
+    }
+
+    /// Number of containers currently open.
+    pub fn depth(&self) -> usize {
+        self.stack.len()
+    }
+
+    pub fn src(&self) -> &'a [u8] {
+        self.src
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.src.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos = self.pos.saturating_add(1);
+        }
+    }
+
+    /// Returns the next token, or `None` after the complete top-level value
+    /// (trailing non-whitespace is an error).
+    pub fn next_token(&mut self) -> Result<Option<Token>, JsonError> {
+        self.skip_ws();
+        let Some(b) = self.peek() else {
+            return if self.expect == Expect::Done {
+                Ok(None)
+            } else {
+                Err(JsonError::Truncated)
+            };
+        };
+        match self.expect {
+            Expect::Done => Err(JsonError::TrailingData),
+            Expect::CommaOrEnd => match b {
+                b',' => {
+                    self.pos = self.pos.saturating_add(1);
+                    self.expect = if self.in_object() { Expect::Key } else { Expect::Value };
+                    self.next_token()
+                }
+                b'}' | b']' => self.close(b),
+                _ => Err(JsonError::Syntax),
+            },
+            Expect::KeyOrEnd | Expect::Key => match b {
+                b'"' => {
+                    let tok = self.string(Kind::Key)?;
+                    self.skip_ws();
+                    if self.peek() != Some(b':') {
+                        return Err(JsonError::Syntax);
+                    }
+                    self.pos = self.pos.saturating_add(1);
+                    self.expect = Expect::Value;
+                    Ok(Some(tok))
+                }
+                b'}' if self.expect == Expect::KeyOrEnd => self.close(b),
+                _ => Err(JsonError::Syntax),
+            },
+            Expect::ValueOrEnd if b == b']' => self.close(b),
+            Expect::Value | Expect::ValueOrEnd => self.value(b),
+        }
+    }
+
+    fn in_object(&self) -> bool {
+        self.stack.last().copied().unwrap_or(false)
+    }
+
+    fn after_value(&mut self) {
+        self.expect = if self.stack.is_empty() {
+            Expect::Done
+        } else {
+            Expect::CommaOrEnd
+        };
+    }
+
+    fn close(&mut self, b: u8) -> Result<Option<Token>, JsonError> {
+        let is_object = b == b'}';
+        if self.stack.pop() != Some(is_object) {
+            return Err(JsonError::Syntax);
+        }
+        let start = self.pos;
+        self.pos = self.pos.saturating_add(1);
+        self.after_value();
+        Ok(Some(Token {
+            kind: if is_object { Kind::ObjectEnd } else { Kind::ArrayEnd },
+            start,
+            end: self.pos,
+            escaped: false,
+        }))
+    }
+
+    fn value(&mut self, b: u8) -> Result<Option<Token>, JsonError> {
+        let start = self.pos;
+        let tok = match b {
+            b'{' | b'[' => {
+                if self.stack.len() >= self.max_depth {
+                    return Err(JsonError::TooDeep);
+                }
+                let is_object = b == b'{';
+                self.stack.push(is_object);
+                self.pos = self.pos.saturating_add(1);
+                self.expect = if is_object { Expect::KeyOrEnd } else { Expect::ValueOrEnd };
+                return Ok(Some(Token {
+                    kind: if is_object { Kind::ObjectStart } else { Kind::ArrayStart },
+                    start,
+                    end: self.pos,
+                    escaped: false,
+                }));
+            }
+            b'"' => self.string(Kind::String)?,
+            b't' => self.literal(b"true", Kind::True)?,
+            b'f' => self.literal(b"false", Kind::False)?,
+            b'n' => self.literal(b"null", Kind::Null)?,
+            b'-' | b'0'..=b'9' => self.number()?,
+            _ => return Err(JsonError::Syntax),
+        };
+        self.after_value();
+        Ok(Some(tok))
+    }
+
+    fn literal(&mut self, word: &[u8], kind: Kind) -> Result<Token, JsonError> {
+        let start = self.pos;
+        let end = start.checked_add(word.len()).ok_or(JsonError::Syntax)?;
+        if self.src.get(start..end) != Some(word) {
+            return Err(JsonError::Syntax);
+        }
+        self.pos = end;
+        Ok(Token {
+            kind,
+            start,
+            end,
+            escaped: false,
+        })
+    }
+
+    fn digits(&mut self) -> usize {
+        let from = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos = self.pos.saturating_add(1);
+        }
+        self.pos.saturating_sub(from)
+    }
+
+    fn number(&mut self) -> Result<Token, JsonError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos = self.pos.saturating_add(1);
+        }
+        match self.peek() {
+            Some(b'0') => self.pos = self.pos.saturating_add(1),
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(JsonError::Syntax),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos = self.pos.saturating_add(1);
+            if self.digits() == 0 {
+                return Err(JsonError::Syntax);
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos = self.pos.saturating_add(1);
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos = self.pos.saturating_add(1);
+            }
+            if self.digits() == 0 {
+                return Err(JsonError::Syntax);
+            }
+        }
+        Ok(Token {
+            kind: Kind::Number,
+            start,
+            end: self.pos,
+            escaped: false,
+        })
+    }
+
+    /// Scans a string starting at the opening quote. Escapes are validated
+    /// here so that copying the raw span always yields valid JSON.
+    fn string(&mut self, kind: Kind) -> Result<Token, JsonError> {
+        let start = self.pos.saturating_add(1);
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            let Some(&b) = self.src.get(i) else {
+                return Err(JsonError::Truncated);
+            };
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    match self.src.get(i.saturating_add(1)) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            i = i.saturating_add(2);
+                        }
+                        Some(b'u') => {
+                            let hex = self
+                                .src
+                                .get(i.saturating_add(2)..i.saturating_add(6))
+                                .ok_or(JsonError::Truncated)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(JsonError::BadEscape);
+                            }
+                            i = i.saturating_add(6);
+                        }
+                        _ => return Err(JsonError::BadEscape),
+                    }
+                }
+                0..=0x1f => return Err(JsonError::ControlCharacter),
+                _ => i = i.saturating_add(1),
+            }
+        }
+        self.pos = i.saturating_add(1);
+        Ok(Token {
+            kind,
+            start,
+            end: i,
+            escaped,
+        })
+    }
+
+    /// Consumes tokens up to and including the end of the container whose
+    /// start token was just returned, validating them; returns the offset just
+    /// past its closing bracket.
+    pub fn skip_container(&mut self) -> Result<usize, JsonError> {
+        let target = self.stack.len().saturating_sub(1);
+        loop {
+            match self.next_token()? {
+                Some(t) if matches!(t.kind, Kind::ObjectEnd | Kind::ArrayEnd) && self.stack.len() == target => {
+                    return Ok(t.end)
+                }
+                Some(_) => {}
+                None => return Err(JsonError::Truncated),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(s: &str) -> Result<Vec<Kind>, JsonError> {
+        let mut sc = Scanner::new(s.as_bytes(), 64);
+        let mut v = Vec::new();
+        while let Some(t) = sc.next_token()? {
+            v.push(t.kind);
+        }
+        Ok(v)
+    }
+
+    #[test]
+    fn tokenizes_nested_documents() {
+        use Kind::*;
+        assert_eq!(
+            kinds(r#" {"a": [1, -2.5e3, "x\n", true, false, null], "b": {}} "#).unwrap(),
+            vec![ObjectStart, Key, ArrayStart, Number, Number, String, True, False, Null, ArrayEnd, Key, ObjectStart, ObjectEnd, ObjectEnd]
+        );
+        assert_eq!(kinds("[]").unwrap(), vec![ArrayStart, ArrayEnd]);
+        assert_eq!(kinds("0").unwrap(), vec![Number]);
+    }
+
+    #[test]
+    fn spans_exclude_quotes_and_flag_escapes() {
+        let src = r#"{"k\"ey":"v"}"#;
+        let mut sc = Scanner::new(src.as_bytes(), 8);
+        sc.next_token().unwrap();
+        let k = sc.next_token().unwrap().unwrap();
+        assert_eq!(&src[k.start..k.end], r#"k\"ey"#);
+        assert!(k.escaped);
+        let v = sc.next_token().unwrap().unwrap();
+        assert_eq!(&src[v.start..v.end], "v");
+        assert!(!v.escaped);
+    }
+
+    #[test]
+    fn rejects_invalid_json() {
+        for bad in [
+            "", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{1:2}", "[1 2]", "01", "1.", "-", "1e", "tru",
+            "\"abc", "\"\\x\"", "\"\\u12g4\"", "\"a\u{1}b\"", "{} {}", "[}", "{]", "nul", "{\"a\":}", "[,1]",
+        ] {
+            assert!(kinds(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn depth_is_bounded_without_recursion() {
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert_eq!(kinds(&deep), Err(JsonError::TooDeep));
+        let ok = "[".repeat(64) + &"]".repeat(64);
+        assert!(kinds(&ok).is_ok());
+    }
+
+    #[test]
+    fn skip_container_returns_end_offset() {
+        let src = r#"{"a":{"b":[1,{"c":2}]},"d":3}"#;
+        let mut sc = Scanner::new(src.as_bytes(), 8);
+        sc.next_token().unwrap();
+        sc.next_token().unwrap();
+        let start = sc.next_token().unwrap().unwrap();
+        let end = sc.skip_container().unwrap();
+        assert_eq!(&src[start.start..end], r#"{"b":[1,{"c":2}]}"#);
+        assert_eq!(sc.next_token().unwrap().unwrap().kind, Kind::Key);
+    }
+}

@@ -1,0 +1,126 @@
+//! JSON string escaping and unescaping.
+
+use super::JsonError;
+use std::borrow::Cow;
+
+/// Appends `s` as the inside of a JSON string literal (without quotes).
+pub fn escape_into(s: &str, out: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
+    let mut copied = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(bytes.get(copied..i).unwrap_or_default());
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+            out.push(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
+        } else {
+            out.extend_from_slice(esc);
+        }
+        copied = i.saturating_add(1);
+    }
+    out.extend_from_slice(bytes.get(copied..).unwrap_or_default());
+}
+
+/// Appends `s` as a complete JSON string literal, quotes included.
+pub fn write_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    escape_into(s, out);
+    out.push(b'"');
+}
+
+fn hex4(raw: &[u8]) -> Result<u32, JsonError> {
+    let mut v: u32 = 0;
+    for &h in raw {
+        let d = char::from(h).to_digit(16).ok_or(JsonError::BadEscape)?;
+        v = (v << 4) | d;
+    }
+    Ok(v)
+}
+
+/// Decodes the inside of a JSON string literal that the scanner validated.
+///
+/// Lone surrogates (`\ud800` without its pair) become U+FFFD: the text is
+/// only inspected and transformed, never echoed, so a lossy decode is safe,
+/// and rejecting it would let one odd byte fail a whole record.
+pub fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, JsonError> {
+    let s = std::str::from_utf8(raw).map_err(|_| JsonError::Syntax)?;
+    if !raw.contains(&b'\\') {
+        return Ok(Cow::Borrowed(s));
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(rest.get(..i).unwrap_or_default());
+        let tail = rest.get(i..).unwrap_or_default().as_bytes();
+        let (ch, used) = match tail.get(1) {
+            Some(b'"') => ('"', 2),
+            Some(b'\\') => ('\\', 2),
+            Some(b'/') => ('/', 2),
+            Some(b'b') => ('\u{8}', 2),
+            Some(b'f') => ('\u{c}', 2),
+            Some(b'n') => ('\n', 2),
+            Some(b'r') => ('\r', 2),
+            Some(b't') => ('\t', 2),
+            Some(b'u') => {
+                let hi = hex4(tail.get(2..6).ok_or(JsonError::BadEscape)?)?;
+                if (0xD800..0xDC00).contains(&hi) && tail.get(6..8) == Some(b"\\u") {
+                    let lo = hex4(tail.get(8..12).ok_or(JsonError::BadEscape)?)?;
+                    if (0xDC00..0xE000).contains(&lo) {
+                        let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                        (char::from_u32(c).unwrap_or('\u{FFFD}'), 12)
+                    } else {
+                        ('\u{FFFD}', 6)
+                    }
+                } else {
+                    (char::from_u32(hi).unwrap_or('\u{FFFD}'), 6)
+                }
+            }
+            _ => return Err(JsonError::BadEscape),
+        };
+        out.push(ch);
+        rest = rest.get(i.saturating_add(used)..).ok_or(JsonError::BadEscape)?;
+    }
+    out.push_str(rest);
+    Ok(Cow::Owned(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_round_trips_through_serde() {
+        for s in ["plain", "q\"uote", "back\\slash", "nl\nx\r\t", "\u{1}\u{1f}", "é ✓ 😀", ""] {
+            let mut out = Vec::new();
+            write_string(s, &mut out);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn unescape_matches_serde() {
+        for lit in [r#""a\u0026b""#, r#""\"\\\/\b\f\n\r\t""#, r#""\ud83d\ude00""#, r#""x\u00e9y""#, r#""no escapes""#] {
+            let inner = &lit.as_bytes()[1..lit.len() - 1];
+            let want: String = serde_json::from_str(lit).unwrap();
+            assert_eq!(unescape(inner).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        assert_eq!(unescape(br"a\ud800b").unwrap(), "a\u{FFFD}b");
+        assert_eq!(unescape(br"\udc00").unwrap(), "\u{FFFD}");
+        assert_eq!(unescape(br"\ud800\u0041").unwrap(), "\u{FFFD}A");
+    }
+}

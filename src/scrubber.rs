@@ -1,0 +1,686 @@
+//! The record scrubber: applies a compiled policy to one JSON record in a
+//! single streaming pass.
+//!
+//! Untouched spans (kept values, whole kept subtrees) are copied as slices;
+//! only values an action changes are decoded and re-encoded. Nesting lives in
+//! a heap stack bounded by `limits.max_depth`, never in the call stack.
+
+use crate::detect::{self, Finding};
+use crate::error::ConfigError;
+use crate::json::scan::{Kind, Scanner, Token};
+use crate::json::text::{unescape, write_string};
+use crate::json::JsonError;
+use crate::keys::KeyRing;
+use crate::policy::matcher::{Label, Matcher, DEFAULT_RULE};
+use crate::policy::{Action, Limits, OnError, Policy};
+use crate::scrub::{email, ip, mask, pseudonym::Pseudonymizer, redact, time};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Why a record was not scrubbed. The code is stable and documented; it is
+/// all that is reported: never any part of the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScrubError {
+    RecordTooLarge,
+    InvalidUtf8,
+    InvalidJson(JsonError),
+    NotAnObject,
+}
+
+impl ScrubError {
+    pub fn code(self) -> &'static str {
+        match self {
+            ScrubError::RecordTooLarge => "record_too_large",
+            ScrubError::InvalidUtf8 => "invalid_utf8",
+            ScrubError::InvalidJson(JsonError::TooDeep) => "too_deep",
+            ScrubError::InvalidJson(_) => "invalid_json",
+            ScrubError::NotAnObject => "not_an_object",
+        }
+    }
+}
+
+impl fmt::Display for ScrubError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScrubError::InvalidJson(e) => write!(f, "record rejected ({}): {e}", self.code()),
+            _ => write!(f, "record rejected ({})", self.code()),
+        }
+    }
+}
+
+impl std::error::Error for ScrubError {}
+
+impl From<JsonError> for ScrubError {
+    fn from(e: JsonError) -> Self {
+        ScrubError::InvalidJson(e)
+    }
+}
+
+/// Writes the documented fail-closed record for an error code:
+/// `{"dp_audit_error":"<code>"}`.
+pub fn write_error_record(code: &str, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(b"{\"dp_audit_error\":");
+    write_string(code, out);
+    out.push(b'}');
+}
+
+/// Pseudonyms of recent values: HMAC costs two SHA-256 blocks (thousands of
+/// wasm instructions) while user names repeat across records. Bounded; it
+/// holds values in this process's memory only, like the record itself.
+struct PseudonymCache {
+    map: HashMap<Box<[u8]>, Box<str>>,
+}
+
+const PSEUDONYM_CACHE_ENTRIES: usize = 4096;
+const PSEUDONYM_CACHE_MAX_VALUE: usize = 256;
+
+struct Frame {
+    is_object: bool,
+    /// This container's state set: `states[states_start..states_end]`.
+    states_start: usize,
+    states_end: usize,
+    /// Rule whose action applies to children no rule names.
+    rule: u32,
+    /// A member was written (so the next one needs a comma).
+    wrote_member: bool,
+}
+
+pub struct Scrubber {
+    matcher: Matcher,
+    limits: Limits,
+    on_error: OnError,
+    work: Work,
+    // Reused across records so the hot path allocates little.
+    states: Vec<u32>,
+    frames: Vec<Frame>,
+}
+
+/// Value-level state and scratch space, apart from the walk's own state so
+/// both can be borrowed at once.
+struct Work {
+    pseudonymizer: Option<Pseudonymizer>,
+    cache: PseudonymCache,
+    findings: Vec<Finding>,
+    text: String,
+}
+
+impl Scrubber {
+    /// Compiles a policy. Keys are required when any action pseudonymizes.
+    pub fn new(policy: &Policy, keys: Option<&KeyRing>) -> Result<Scrubber, ConfigError> {
+        let pseudonymizer = match keys {
+            Some(ring) => {
+                let key = ring.active(policy.active_key.as_deref())?;
+                Some(Pseudonymizer::new(&key.id, key.bytes(), policy.pseudonym_bits)?)
+            }
+            None if policy.needs_key() => {
+                return Err(ConfigError::new(
+                    "keys",
+                    "this policy pseudonymizes but no HMAC key was provided",
+                ))
+            }
+            None => None,
+        };
+        Ok(Scrubber {
+            matcher: Matcher::new(policy),
+            limits: policy.limits,
+            on_error: policy.on_error,
+            work: Work {
+                pseudonymizer,
+                cache: PseudonymCache { map: HashMap::new() },
+                findings: Vec::new(),
+                text: String::new(),
+            },
+            states: Vec::with_capacity(64),
+            frames: Vec::with_capacity(16),
+        })
+    }
+
+    pub fn on_error(&self) -> OnError {
+        self.on_error
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Scrubs one record into `out` (cleared first). On error `out` is left
+    /// empty: nothing partial ever escapes.
+    pub fn scrub(&mut self, record: &[u8], out: &mut Vec<u8>) -> Result<(), ScrubError> {
+        out.clear();
+        let result = self.scrub_inner(record, out);
+        if result.is_err() {
+            out.clear();
+        }
+        result
+    }
+
+    /// Scrubs a record, or writes the policy's fail-closed result. Returns
+    /// whether `out` holds a record to emit, and the error (if any) for the
+    /// host to report by its code.
+    pub fn scrub_or_fail_closed(&mut self, record: &[u8], out: &mut Vec<u8>) -> (bool, Option<ScrubError>) {
+        match self.scrub(record, out) {
+            Ok(()) => (true, None),
+            Err(e) => match self.on_error {
+                OnError::ErrorRecord => {
+                    write_error_record(e.code(), out);
+                    (true, Some(e))
+                }
+                OnError::Drop => (false, Some(e)),
+            },
+        }
+    }
+
+    fn scrub_inner(&mut self, record: &[u8], out: &mut Vec<u8>) -> Result<(), ScrubError> {
+        if record.len() > self.limits.max_record_bytes {
+            return Err(ScrubError::RecordTooLarge);
+        }
+        if std::str::from_utf8(record).is_err() {
+            return Err(ScrubError::InvalidUtf8);
+        }
+        let mut sc = Scanner::new(record, self.limits.max_depth);
+        match sc.next_token()? {
+            Some(Token {
+                kind: Kind::ObjectStart, ..
+            }) => {}
+            _ => return Err(ScrubError::NotAnObject),
+        }
+        out.reserve(record.len());
+        out.push(b'{');
+        self.states.clear();
+        self.frames.clear();
+        self.matcher.root(&mut self.states);
+        self.frames.push(Frame {
+            is_object: true,
+            states_start: 0,
+            states_end: self.states.len(),
+            rule: DEFAULT_RULE,
+            wrote_member: false,
+        });
+        let mut key: Option<Token> = None;
+        while let Some(tok) = sc.next_token()? {
+            match tok.kind {
+                Kind::Key => key = Some(tok),
+                Kind::ObjectEnd | Kind::ArrayEnd => {
+                    if let Some(frame) = self.frames.pop() {
+                        self.states.truncate(frame.states_start);
+                    }
+                    out.push(if tok.kind == Kind::ObjectEnd { b'}' } else { b']' });
+                }
+                _ => self.value(&mut sc, tok, key.take(), out)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles one value (scalar or container start) inside the innermost frame.
+    fn value(&mut self, sc: &mut Scanner<'_>, tok: Token, key: Option<Token>, out: &mut Vec<u8>) -> Result<(), ScrubError> {
+        let Scrubber {
+            matcher,
+            work,
+            states,
+            frames,
+            ..
+        } = self;
+        let src = sc.src();
+        let Some(parent) = frames.last() else {
+            return Err(ScrubError::InvalidJson(JsonError::Syntax));
+        };
+        let (parent_rule, parent_states) = (parent.rule, parent.states_start..parent.states_end);
+        let key_raw = key.and_then(|k| src.get(k.start..k.end));
+        let key_text = match key_raw {
+            Some(raw) => Some(unescape(raw)?),
+            None => None,
+        };
+        let base = states.len();
+        let label = match &key_text {
+            Some(k) => Label::Key(k),
+            None => Label::Index,
+        };
+        matcher.step(states, parent_states, label);
+        let child_states = states.get(base..).unwrap_or_default();
+        let rule = matcher.best_rule(child_states).unwrap_or(parent_rule);
+        let action = matcher.action(rule);
+        // Keys of a container under `detect` are free text too (ConfigMap
+        // data keys, annotation names).
+        let detect_key = match matcher.action(parent_rule) {
+            Action::Detect {
+                detectors,
+                pseudonymize_identities,
+            } if key_text.is_some() => Some((*detectors, *pseudonymize_identities)),
+            _ => None,
+        };
+        let prefix = MemberPrefix {
+            raw: key_raw,
+            text: key_text.as_deref(),
+            detect: detect_key,
+        };
+
+        if matches!(tok.kind, Kind::ObjectStart | Kind::ArrayStart) {
+            let descend = match action {
+                Action::Keep => matcher.live(child_states),
+                Action::Drop | Action::Redact { .. } => matcher.fixed_live(child_states),
+                _ => true,
+            };
+            if descend {
+                prefix.write(frames, work, out);
+                out.push(if tok.kind == Kind::ObjectStart { b'{' } else { b'[' });
+                frames.push(Frame {
+                    is_object: tok.kind == Kind::ObjectStart,
+                    states_start: base,
+                    states_end: states.len(),
+                    rule,
+                    wrote_member: false,
+                });
+                return Ok(());
+            }
+            states.truncate(base);
+            let end = sc.skip_container()?;
+            match action {
+                Action::Drop => {}
+                Action::Redact { label } => {
+                    prefix.write(frames, work, out);
+                    work.text.clear();
+                    redact::write_placeholder(label, &mut work.text);
+                    write_string(&work.text, out);
+                }
+                _ => {
+                    prefix.write(frames, work, out);
+                    out.extend_from_slice(src.get(tok.start..end).unwrap_or_default());
+                }
+            }
+            return Ok(());
+        }
+
+        states.truncate(base);
+        if *action == Action::Drop {
+            return Ok(());
+        }
+        prefix.write(frames, work, out);
+        work.scalar(src, tok, action, out)
+    }
+}
+
+/// The comma and key that precede a member about to be written.
+struct MemberPrefix<'a> {
+    raw: Option<&'a [u8]>,
+    text: Option<&'a str>,
+    /// Scan the key with these detectors (the parent is under `detect`).
+    detect: Option<(detect::DetectorSet, bool)>,
+}
+
+impl MemberPrefix<'_> {
+    fn write(&self, frames: &mut [Frame], work: &mut Work, out: &mut Vec<u8>) {
+        let Some(frame) = frames.last_mut() else { return };
+        if frame.wrote_member {
+            out.push(b',');
+        }
+        frame.wrote_member = true;
+        let (true, Some(raw), Some(text)) = (frame.is_object, self.raw, self.text) else {
+            return;
+        };
+        if let Some((detectors, identities)) = self.detect {
+            work.findings.clear();
+            detect::find_all(text, detectors, &mut work.findings);
+            if !work.findings.is_empty() {
+                work.text.clear();
+                let ids = if identities { work.pseudonymizer.as_ref() } else { None };
+                detect::scrub_text(text, detectors, ids, &mut work.text);
+                write_string(&work.text, out);
+                out.push(b':');
+                return;
+            }
+        }
+        out.push(b'"');
+        out.extend_from_slice(raw);
+        out.extend_from_slice(b"\":");
+    }
+}
+
+impl Work {
+    /// Applies a scalar action to one string/number/bool/null token.
+    fn scalar(&mut self, src: &[u8], tok: Token, action: &Action, out: &mut Vec<u8>) -> Result<(), ScrubError> {
+        let raw = src.get(tok.start..tok.end).unwrap_or_default();
+        let is_string = tok.kind == Kind::String;
+        let copy_raw = |out: &mut Vec<u8>| {
+            if is_string {
+                out.push(b'"');
+                out.extend_from_slice(raw);
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(raw);
+            }
+        };
+        if matches!(action, Action::Keep | Action::Drop) {
+            copy_raw(out);
+            return Ok(());
+        }
+        if tok.kind == Kind::Null {
+            // null carries no value to protect.
+            out.extend_from_slice(b"null");
+            return Ok(());
+        }
+        let value = if is_string {
+            unescape(raw)?
+        } else {
+            std::borrow::Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| JsonError::Syntax)?)
+        };
+        self.text.clear();
+        match action {
+            Action::Keep | Action::Drop => {}
+            Action::Redact { label } => redact::write_placeholder(label, &mut self.text),
+            Action::Pseudonymize => self.pseudonym(value.as_bytes()),
+            Action::TruncateIp { ipv4_prefix, ipv6_prefix } => {
+                if !is_string || ip::truncate_ip(&value, *ipv4_prefix, *ipv6_prefix, &mut self.text).is_err() {
+                    self.text.clear();
+                    redact::write_placeholder("ip", &mut self.text);
+                }
+            }
+            Action::GeneralizeTime { unit } => {
+                if !is_string || time::generalize_time(&value, *unit, &mut self.text).is_err() {
+                    self.text.clear();
+                    redact::write_placeholder("time", &mut self.text);
+                }
+            }
+            Action::Mask { keep_last } => mask::mask(&value, *keep_last, &mut self.text),
+            Action::Email => {
+                let done = match &self.pseudonymizer {
+                    Some(p) if is_string => email::pseudonymize_email(&value, p, &mut self.text).is_ok(),
+                    _ => false,
+                };
+                if !done {
+                    self.text.clear();
+                    self.pseudonym(value.as_bytes());
+                }
+            }
+            Action::Detect {
+                detectors,
+                pseudonymize_identities,
+            } => {
+                self.findings.clear();
+                detect::find_all(&value, *detectors, &mut self.findings);
+                if self.findings.is_empty() {
+                    copy_raw(out);
+                    return Ok(());
+                }
+                if is_string {
+                    let ids = if *pseudonymize_identities { self.pseudonymizer.as_ref() } else { None };
+                    detect::scrub_text(&value, *detectors, ids, &mut self.text);
+                } else {
+                    // A number that looks like a card number: the whole number goes.
+                    let label = self.findings.first().map_or("", |f| f.kind.name());
+                    redact::write_placeholder(label, &mut self.text);
+                }
+            }
+        }
+        write_string(&self.text, out);
+        Ok(())
+    }
+
+    /// Appends the pseudonym of `value` to `self.text`, through the cache.
+    fn pseudonym(&mut self, value: &[u8]) {
+        let Some(p) = &self.pseudonymizer else {
+            // Unreachable by construction (`new` requires a key for these
+            // actions); fail closed rather than trap.
+            redact::write_placeholder("", &mut self.text);
+            return;
+        };
+        if let Some(hit) = self.cache.map.get(value) {
+            self.text.push_str(hit);
+            return;
+        }
+        p.write(value, &mut self.text);
+        if value.len() <= PSEUDONYM_CACHE_MAX_VALUE {
+            if self.cache.map.len() >= PSEUDONYM_CACHE_ENTRIES {
+                self.cache.map.clear();
+            }
+            self.cache.map.insert(value.into(), self.text.as_str().into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    const KEY2: &str = "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    fn scrubber_with(policy: Value, key: &str) -> Scrubber {
+        let policy = Policy::from_json(&policy.to_string()).unwrap();
+        let ring = KeyRing::parse(key, "test").unwrap();
+        Scrubber::new(&policy, Some(&ring)).unwrap()
+    }
+
+    fn scrubber(policy: Value) -> Scrubber {
+        scrubber_with(policy, KEY)
+    }
+
+    fn run(s: &mut Scrubber, record: &str) -> Value {
+        let mut out = Vec::new();
+        s.scrub(record.as_bytes(), &mut out).unwrap();
+        serde_json::from_slice(&out).unwrap_or_else(|e| panic!("invalid output {e}: {}", String::from_utf8_lossy(&out)))
+    }
+
+    #[test]
+    fn keep_drop_redact_and_default() {
+        let mut s = scrubber(json!({
+            "default_action": "drop",
+            "fields": [
+                {"path": "a", "action": "keep"},
+                {"path": "b", "action": "redact", "label": "secret"},
+                {"path": "c", "action": "drop"},
+                {"path": "n", "action": "redact"}
+            ]
+        }));
+        let out = run(&mut s, r#"{"a":{"x":[1,2]},"b":"pw","c":1,"d":"unknown","n":null,"a2":3}"#);
+        assert_eq!(out, json!({"a": {"x": [1, 2]}, "b": "[REDACTED:secret]", "n": null}));
+    }
+
+    #[test]
+    fn most_specific_rule_wins() {
+        let mut s = scrubber(json!({
+            "default_action": "drop",
+            "fields": [
+                {"path": "user", "action": "keep"},
+                {"path": "user.username", "action": "redact", "label": "u"},
+                {"path": "**.password", "action": "redact", "label": "pw"},
+                {"path": "items[*]", "action": "keep"},
+                {"path": "items[*].token", "action": "drop"},
+                {"path": "m.*", "action": "redact", "label": "star"},
+                {"path": "m.k", "action": "keep"}
+            ]
+        }));
+        let out = run(
+            &mut s,
+            r#"{"user":{"username":"alice","uid":"7","deep":{"password":"p"}},"items":[{"token":"t","v":1},{"v":2}],"m":{"k":"v","j":"w"}}"#,
+        );
+        assert_eq!(
+            out,
+            json!({
+                "user": {"username": "[REDACTED:u]", "uid": "7", "deep": {"password": "[REDACTED:pw]"}},
+                "items": [{"v": 1}, {"v": 2}],
+                "m": {"k": "v", "j": "[REDACTED:star]"}
+            })
+        );
+    }
+
+    #[test]
+    fn ties_go_to_user_rules_over_presets_then_to_later_rules() {
+        // The preset keeps `verb`; a user rule with the same path overrides it.
+        let mut s = scrubber(json!({"preset": "k8s-audit", "fields": [{"path": "verb", "action": "redact"}]}));
+        assert_eq!(run(&mut s, r#"{"verb":"get"}"#), json!({"verb": "[REDACTED]"}));
+        let mut s = scrubber(json!({"default_action": "drop", "fields": [
+            {"path": "a", "action": "redact", "label": "first"},
+            {"path": "a", "action": "redact", "label": "second"}
+        ]}));
+        assert_eq!(run(&mut s, r#"{"a":1}"#), json!({"a": "[REDACTED:second]"}));
+    }
+
+    #[test]
+    fn redacted_containers_are_replaced_whole_unless_a_fixed_rule_reaches_inside() {
+        let mut s = scrubber(json!({"default_action": "drop", "fields": [
+            {"path": "obj", "action": "redact", "label": "object"},
+            {"path": "**.password", "action": "keep"}
+        ]}));
+        assert_eq!(run(&mut s, r#"{"obj":{"password":"p","k":[1]}}"#), json!({"obj": "[REDACTED:object]"}));
+        let mut s = scrubber(json!({"default_action": "drop", "fields": [
+            {"path": "obj", "action": "redact", "label": "object"},
+            {"path": "obj.kind", "action": "keep"}
+        ]}));
+        assert_eq!(
+            run(&mut s, r#"{"obj":{"kind":"Pod","spec":{"x":1},"name":"n"}}"#),
+            json!({"obj": {"kind": "Pod", "spec": "[REDACTED:object]", "name": "[REDACTED:object]"}})
+        );
+    }
+
+    #[test]
+    fn preset_fails_closed_on_unknown_fields() {
+        let mut s = scrubber(json!({"preset": "k8s-audit"}));
+        let out = run(
+            &mut s,
+            r#"{"kind":"Event","newField":{"secret":"s3cr3t"},"user":{"username":"bob","extra":{"k":["v"]},"future":"x"},"requestObject":{"data":{"password":"hunter2"}}}"#,
+        );
+        let text = out.to_string();
+        for raw in ["s3cr3t", "bob", "hunter2", "\"v\"", "\"x\""] {
+            assert!(!text.contains(raw), "{raw} leaked: {text}");
+        }
+        assert_eq!(out["newField"], "[REDACTED:unknown]");
+        assert_eq!(out["user"]["future"], "[REDACTED:unknown]");
+        assert_eq!(out["user"]["extra"], "[REDACTED:credential]");
+        assert_eq!(out["requestObject"], "[REDACTED:object]");
+        assert!(out["user"]["username"].as_str().unwrap().starts_with("pk1:"));
+    }
+
+    #[test]
+    fn quoted_keys_and_case_insensitive_headers() {
+        let mut s = scrubber(json!({"default_action": "drop", "fields": [
+            {"path": "annotations.\"authorization.k8s.io/decision\"", "action": "keep"},
+            {"path": "headers.Authorization", "action": "redact", "ignore_case": true},
+            {"path": "headers.x-keep", "action": "keep"}
+        ]}));
+        let out = run(
+            &mut s,
+            r#"{"annotations":{"authorization.k8s.io/decision":"allow","other":"x"},"headers":{"AUTHORIZATION":"Bearer x","X-Keep":"no","x-keep":"yes"}}"#,
+        );
+        assert_eq!(
+            out,
+            json!({"annotations": {"authorization.k8s.io/decision": "allow"}, "headers": {"AUTHORIZATION": "[REDACTED]", "x-keep": "yes"}})
+        );
+    }
+
+    #[test]
+    fn value_actions_apply_to_every_leaf_below() {
+        let mut s = scrubber(json!({"default_action": "drop", "fields": [
+            {"path": "sourceIPs", "action": "truncate_ip"},
+            {"path": "t", "action": "generalize_time", "unit": "hour"},
+            {"path": "card", "action": "mask", "keep_last": 4},
+            {"path": "mail", "action": "email"},
+            {"path": "bad_ip", "action": "truncate_ip"},
+            {"path": "bad_t", "action": "generalize_time"}
+        ]}));
+        let out = run(
+            &mut s,
+            r#"{"sourceIPs":["203.0.113.77","2001:db8:1:2::9"],"t":"2024-06-03T08:05:09.123Z","card":"4111111111111111","mail":"Alice@Example.com","bad_ip":"not-an-ip","bad_t":"yesterday"}"#,
+        );
+        assert_eq!(out["sourceIPs"][0], "203.0.113.0");
+        assert_eq!(out["sourceIPs"][1], "2001:db8:1::");
+        assert_eq!(out["t"], "2024-06-03T08:00:00Z");
+        assert!(out["card"].as_str().unwrap().ends_with("1111"));
+        assert!(!out["card"].as_str().unwrap().contains("4111111"));
+        let mail = out["mail"].as_str().unwrap();
+        assert!(mail.starts_with("pk1:") && mail.ends_with("@example.com"), "{mail}");
+        assert_eq!(out["bad_ip"], "[REDACTED:ip]");
+        assert_eq!(out["bad_t"], "[REDACTED:time]");
+    }
+
+    #[test]
+    fn pseudonyms_are_stable_cached_and_key_dependent() {
+        let policy = json!({"default_action": "drop", "fields": [{"path": "u", "action": "pseudonymize"}]});
+        let mut a = scrubber(policy.clone());
+        let first = run(&mut a, r#"{"u":"alice"}"#)["u"].clone();
+        let second = run(&mut a, r#"{"u":"alice"}"#)["u"].clone();
+        assert_eq!(first, second);
+        let fresh = run(&mut scrubber(policy.clone()), r#"{"u":"alice"}"#)["u"].clone();
+        assert_eq!(first, fresh, "a restart with the same key gives the same pseudonym");
+        let other = run(&mut scrubber_with(policy, KEY2), r#"{"u":"alice"}"#)["u"].clone();
+        assert_ne!(first, other);
+        assert_ne!(first, run(&mut a, r#"{"u":"bob"}"#)["u"]);
+        assert_eq!(first.as_str().unwrap().len(), "pk1:".len() + 16);
+        // The escaped and unescaped forms of one string are one value.
+        assert_eq!(run(&mut a, r#"{"u":"al\u0069ce"}"#)["u"], first);
+    }
+
+    #[test]
+    fn detect_scans_values_and_keys() {
+        let mut s = scrubber(json!({"default_action": "drop", "fields": [
+            {"path": "msg", "action": "detect"},
+            {"path": "data", "action": "detect", "identities": "redact"},
+            {"path": "n", "action": "detect"}
+        ]}));
+        let out = run(
+            &mut s,
+            r#"{"msg":"login by alice@example.com from 198.51.100.7","data":{"carol@example.org":"x"},"n":4111111111111111}"#,
+        );
+        let text = out.to_string();
+        for raw in ["alice@example.com", "198.51.100.7", "carol@example.org", "4111111111111111"] {
+            assert!(!text.contains(raw), "{raw} leaked: {text}");
+        }
+        assert!(out["data"].as_object().unwrap().contains_key("[REDACTED:email]"), "{text}");
+        assert_eq!(out["n"], "[REDACTED:credit_card]");
+    }
+
+    #[test]
+    fn errors_fail_closed_with_codes_and_leave_nothing_behind() {
+        let mut s = scrubber(json!({"default_action": "keep"}));
+        let deep = "{\"a\":".repeat(10_000) + "1" + &"}".repeat(10_000);
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(300 * 1024));
+        let cases: Vec<(&[u8], &str)> = vec![
+            (b"{\"a\":", "invalid_json"),
+            (b"not json", "invalid_json"),
+            (b"{\"a\":\"\xff\"}", "invalid_utf8"),
+            (deep.as_bytes(), "too_deep"),
+            (big.as_bytes(), "record_too_large"),
+            (b"[1,2]", "not_an_object"),
+            (b"", "not_an_object"),
+            (b"{} {}", "invalid_json"),
+        ];
+        for (input, code) in cases {
+            let mut out = b"stale".to_vec();
+            let e = s.scrub(input, &mut out).unwrap_err();
+            assert_eq!(e.code(), code);
+            assert!(out.is_empty());
+            let (emit, err) = s.scrub_or_fail_closed(input, &mut out);
+            assert!(emit && err.is_some());
+            assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), json!({"dp_audit_error": code}));
+        }
+        // Good records still work after bad ones.
+        assert_eq!(run(&mut s, r#"{"a":1}"#), json!({"a": 1}));
+        let mut d = scrubber(json!({"default_action": "keep", "on_error": "drop"}));
+        let mut out = Vec::new();
+        assert_eq!(d.scrub_or_fail_closed(b"{", &mut out).0, false);
+    }
+
+    #[test]
+    fn large_arrays_and_empty_records() {
+        let mut s = scrubber(json!({"default_action": "drop", "fields": [{"path": "xs[*]", "action": "truncate_ip"}]}));
+        let xs: Vec<String> = (0..100_000).map(|i| format!("\"10.0.{}.{}\"", (i / 256) % 256, i % 256)).collect();
+        let rec = format!("{{\"xs\":[{}]}}", xs.join(","));
+        let mut s2 = scrubber(json!({"default_action": "drop", "limits": {"max_record_bytes": 4194304}, "fields": [{"path": "xs[*]", "action": "truncate_ip"}]}));
+        let out = run(&mut s2, &rec);
+        assert_eq!(out["xs"].as_array().unwrap().len(), 100_000);
+        assert_eq!(out["xs"][300], "10.0.1.0");
+        assert_eq!(run(&mut s, "{}"), json!({}));
+        assert_eq!(run(&mut s, " { } "), json!({}));
+    }
+
+    #[test]
+    fn policy_without_key_is_refused_when_it_pseudonymizes() {
+        let p = Policy::from_json(r#"{"preset":"k8s-audit"}"#).unwrap();
+        let e = Scrubber::new(&p, None).err().unwrap();
+        assert_eq!(e.at, "keys");
+        let p = Policy::from_json(r#"{"default_action":"keep"}"#).unwrap();
+        assert!(Scrubber::new(&p, None).is_ok());
+    }
+}
