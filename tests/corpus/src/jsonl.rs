@@ -14,7 +14,9 @@ pub enum SplitError {
 impl std::fmt::Display for SplitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SplitError::NotAnObject(at) => write!(f, "top-level value at byte {at} is not an object"),
+            SplitError::NotAnObject(at) => {
+                write!(f, "top-level value at byte {at} is not an object")
+            }
             SplitError::Unterminated => write!(f, "input ends inside an object or string"),
         }
     }
@@ -85,7 +87,13 @@ mod tests {
     #[test]
     fn rejects_non_objects_and_unterminated_input() {
         assert_eq!(compact_objects(b"[1]"), Err(SplitError::NotAnObject(0)));
-        assert_eq!(compact_objects(b"{\"a\":\"b}"), Err(SplitError::Unterminated));
-        assert_eq!(compact_objects(b"{\"a\":1}}"), Err(SplitError::NotAnObject(7)));
+        assert_eq!(
+            compact_objects(b"{\"a\":\"b}"),
+            Err(SplitError::Unterminated)
+        );
+        assert_eq!(
+            compact_objects(b"{\"a\":1}}"),
+            Err(SplitError::NotAnObject(7))
+        );
     }
 }

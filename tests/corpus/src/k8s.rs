@@ -78,12 +78,34 @@ struct Principal {
 }
 
 const NAMESPACES: &[&str] = &[
-    "payments", "checkout", "web", "data", "ml-training", "team-a", "team-b", "default",
+    "payments",
+    "checkout",
+    "web",
+    "data",
+    "ml-training",
+    "team-a",
+    "team-b",
+    "default",
 ];
-const SYSTEM_NS: &[&str] = &["kube-system", "monitoring", "ingress-nginx", "cert-manager", "argocd"];
+const SYSTEM_NS: &[&str] = &[
+    "kube-system",
+    "monitoring",
+    "ingress-nginx",
+    "cert-manager",
+    "argocd",
+];
 const APPS: &[&str] = &[
-    "api", "checkout", "payments-api", "cart", "frontend", "worker", "search", "auth", "billing",
-    "orders", "gateway",
+    "api",
+    "checkout",
+    "payments-api",
+    "cart",
+    "frontend",
+    "worker",
+    "search",
+    "auth",
+    "billing",
+    "orders",
+    "gateway",
 ];
 const CONTROLLERS: &[&str] = &[
     "system:kube-controller-manager",
@@ -94,8 +116,15 @@ const CONTROLLERS: &[&str] = &[
     "system:serviceaccount:kube-system:endpointslice-controller",
 ];
 const SA_NAMES: &[&str] = &[
-    "argocd-application-controller", "cert-manager", "prometheus", "ingress-nginx",
-    "external-secrets", "fluent-bit", "metrics-server", "default", "builder",
+    "argocd-application-controller",
+    "cert-manager",
+    "prometheus",
+    "ingress-nginx",
+    "external-secrets",
+    "fluent-bit",
+    "metrics-server",
+    "default",
+    "builder",
 ];
 const VERSIONS: &[&str] = &["v1.29.3", "v1.30.1", "v1.28.7"];
 const HUMAN_AGENTS: &[&str] = &[
@@ -119,7 +148,12 @@ struct Target {
 }
 
 impl Target {
-    fn new(resource: &'static str, group: &'static str, ns: Option<&str>, name: Option<&str>) -> Self {
+    fn new(
+        resource: &'static str,
+        group: &'static str,
+        ns: Option<&str>,
+        name: Option<&str>,
+    ) -> Self {
         Target {
             resource,
             group,
@@ -175,7 +209,9 @@ impl Target {
         if !self.group.is_empty() {
             o = o.str("apiGroup", self.group);
         }
-        o.str("apiVersion", self.version).some_str("subresource", self.sub).end()
+        o.str("apiVersion", self.version)
+            .some_str("subresource", self.sub)
+            .end()
     }
 }
 
@@ -195,6 +231,8 @@ struct Request {
     response_object: Option<String>,
     extra_annotations: Vec<(String, String)>,
     watch: bool,
+    /// Planted values in the URI, bodies or status message, with their paths.
+    plants: Vec<(String, &'static str, String)>,
 }
 
 struct Failure {
@@ -205,10 +243,23 @@ struct Failure {
     names_user: bool,
 }
 
+/// Values a request body or URI will carry, recorded once the line that
+/// actually writes them is rendered (a failed request has no responseObject).
+#[derive(Default)]
+struct Pending(Vec<(String, &'static str, String)>);
+
+impl Pending {
+    fn at(&mut self, value: &str, kind: &'static str, path: &str) -> String {
+        self.0.push((value.to_string(), kind, path.to_string()));
+        value.to_string()
+    }
+}
+
 struct Gen<'a> {
     cfg: &'a K8sConfig,
     rng: Rng,
     planter: Planter,
+    pending: Pending,
     principals: Vec<Principal>,
     cumulative: Vec<f64>,
     now_us: i64,
@@ -217,12 +268,18 @@ struct Gen<'a> {
 
 /// Quotes a key for a field selector when it is not a plain identifier.
 fn sel(key: &str) -> String {
-    if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         key.to_string()
     } else {
         format!("\"{key}\"")
     }
 }
+
+/// A ConfigMap/Secret entry: key, value, and the secrets inside the value with their kinds.
+type DataEntry = (String, String, Vec<(String, &'static str)>);
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -239,6 +296,7 @@ pub fn k8s_audit(cfg: &K8sConfig) -> Corpus {
         cfg,
         rng,
         planter: Planter::default(),
+        pending: Pending::default(),
         principals,
         cumulative,
         now_us: cfg.start_unix.saturating_mul(1_000_000),
@@ -262,9 +320,18 @@ pub fn k8s_audit(cfg: &K8sConfig) -> Corpus {
             counts.add(received, req.verb, None, g.counted_user(who, &req));
             lines.push(line);
         }
-        let stage = if req.watch { "ResponseStarted" } else { "ResponseComplete" };
+        let stage = if req.watch {
+            "ResponseStarted"
+        } else {
+            "ResponseComplete"
+        };
         let line = g.render(who, &req, &audit_id, stage, received, received + latency);
-        counts.add(received, req.verb, Some(req.code), g.counted_user(who, &req));
+        counts.add(
+            received,
+            req.verb,
+            Some(req.code),
+            g.counted_user(who, &req),
+        );
         lines.push(line);
     }
     Corpus {
@@ -287,13 +354,21 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
     for i in 0..humans {
         let email_like = i % 10 < 7;
         let username = loop {
-            let u = if email_like { pii::corp_email(rng) } else { pii::plain_username(rng) };
+            let u = if email_like {
+                pii::corp_email(rng)
+            } else {
+                pii::plain_username(rng)
+            };
             if used.insert(u.clone()) {
                 break u;
             }
         };
         let v6 = rng.chance(0.3);
-        let ip = if v6 { pii::client_ipv6(rng) } else { pii::client_ipv4(rng) };
+        let ip = if v6 {
+            pii::client_ipv6(rng)
+        } else {
+            pii::client_ipv4(rng)
+        };
         let team = rng.pick(&["sre", "dev", "data", "payments"]);
         let mut extra = Vec::new();
         let mut groups = vec![format!("oidc:{team}"), "system:authenticated".to_string()];
@@ -303,7 +378,10 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
             extra.push(("accessKeyId".to_string(), pii::aws_access_key_id(rng)));
             extra.push((
                 "arn".to_string(),
-                format!("arn:aws:sts::{}:assumed-role/EKSDeveloper/{username}", rng.range(100_000_000_000, 999_999_999_999)),
+                format!(
+                    "arn:aws:sts::{}:assumed-role/EKSDeveloper/{username}",
+                    rng.range(100_000_000_000, 999_999_999_999)
+                ),
             ));
             extra.push(("sessionName".to_string(), username.clone()));
         }
@@ -314,7 +392,9 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
             groups,
             extra,
             ip_kind: Some(if v6 { "ipv6" } else { "ipv4" }),
-            proxy_ip: rng.chance(0.3).then(|| format!("10.0.{}.{}", rng.below(64), rng.range(2, 250))),
+            proxy_ip: rng
+                .chance(0.3)
+                .then(|| format!("10.0.{}.{}", rng.below(64), rng.range(2, 250))),
             ip,
             agent: rng.pick(HUMAN_AGENTS).to_string(),
             namespace: rng.pick(NAMESPACES).to_string(),
@@ -323,19 +403,37 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
         });
     }
     for i in 0..sas {
-        let ns = if i % 2 == 0 { *rng.pick(SYSTEM_NS) } else { *rng.pick(NAMESPACES) };
+        let ns = if i % 2 == 0 {
+            *rng.pick(SYSTEM_NS)
+        } else {
+            *rng.pick(NAMESPACES)
+        };
         let name = SA_NAMES[i % SA_NAMES.len()];
         let username = format!("system:serviceaccount:{ns}:{name}");
         if !used.insert(username.clone()) {
             continue;
         }
-        let node = format!("ip-10-0-{}-{}.ec2.internal", rng.below(64), rng.range(2, 250));
-        let pod = format!("{name}-{}-{}", rng.chars(LOWER_DIGITS, 9), rng.chars(LOWER_DIGITS, 5));
+        let node = format!(
+            "ip-10-0-{}-{}.ec2.internal",
+            rng.below(64),
+            rng.range(2, 250)
+        );
+        let pod = format!(
+            "{name}-{}-{}",
+            rng.chars(LOWER_DIGITS, 9),
+            rng.chars(LOWER_DIGITS, 5)
+        );
         let extra = vec![
-            ("authentication.kubernetes.io/credential-id".to_string(), format!("JTI={}", rng.uuid())),
+            (
+                "authentication.kubernetes.io/credential-id".to_string(),
+                format!("JTI={}", rng.uuid()),
+            ),
             ("authentication.kubernetes.io/node-name".to_string(), node),
             ("authentication.kubernetes.io/pod-name".to_string(), pod),
-            ("authentication.kubernetes.io/pod-uid".to_string(), rng.uuid()),
+            (
+                "authentication.kubernetes.io/pod-uid".to_string(),
+                rng.uuid(),
+            ),
         ];
         out.push(Principal {
             role: Role::ServiceAccount,
@@ -364,7 +462,10 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
             personal: false,
             username: format!("system:node:ip-10-0-{a}-{b}.ec2.internal"),
             uid: None,
-            groups: vec!["system:nodes".to_string(), "system:authenticated".to_string()],
+            groups: vec![
+                "system:nodes".to_string(),
+                "system:authenticated".to_string(),
+            ],
             extra: Vec::new(),
             ip: format!("10.0.{a}.{b}"),
             ip_kind: None,
@@ -383,7 +484,11 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
             uid: None,
             groups: vec!["system:authenticated".to_string()],
             extra: Vec::new(),
-            ip: if rng.chance(0.5) { "::1".to_string() } else { format!("172.31.{}.{}", rng.below(64), rng.range(2, 250)) },
+            ip: if rng.chance(0.5) {
+                "::1".to_string()
+            } else {
+                format!("172.31.{}.{}", rng.below(64), rng.range(2, 250))
+            },
             ip_kind: None,
             proxy_ip: None,
             agent: format!("{component}/{version} (linux/amd64) kubernetes/6813625"),
@@ -423,7 +528,9 @@ impl Gen<'_> {
     fn pick_principal(&mut self) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let x = self.rng.unit() * total;
-        self.cumulative.partition_point(|&c| c <= x).min(self.principals.len() - 1)
+        self.cumulative
+            .partition_point(|&c| c <= x)
+            .min(self.principals.len() - 1)
     }
 
     /// The user an event is counted under: `user.username`, or "" for 401s (empty user).
@@ -437,7 +544,11 @@ impl Gen<'_> {
 
     fn app_name(&mut self) -> String {
         let app = *self.rng.pick(APPS);
-        format!("{app}-{}-{}", self.rng.chars(LOWER_DIGITS, 9), self.rng.chars(LOWER_DIGITS, 5))
+        format!(
+            "{app}-{}-{}",
+            self.rng.chars(LOWER_DIGITS, 9),
+            self.rng.chars(LOWER_DIGITS, 5)
+        )
     }
 
     fn request(&mut self, who: usize, pii: bool) -> Request {
@@ -450,28 +561,74 @@ impl Gen<'_> {
         };
         let act = match (role, pii) {
             (Role::Human, true) => *self.rng.weighted(&[
-                ("cm", 4), ("secret", 4), ("get-secret", 2), ("deploy", 3), ("exec", 2),
-                ("proxy", 3), ("customer", 3), ("token", 1), ("webhook", 2),
+                ("cm", 4),
+                ("secret", 4),
+                ("get-secret", 2),
+                ("deploy", 3),
+                ("exec", 2),
+                ("proxy", 3),
+                ("customer", 3),
+                ("token", 1),
+                ("webhook", 2),
             ]),
             (Role::Human, false) => *self.rng.weighted(&[
-                ("get-pod", 10), ("list-pods", 15), ("logs", 8), ("exec", 5), ("get-secret", 5),
-                ("cm", 5), ("secret", 3), ("deploy", 4), ("delete-pod", 4), ("list-ns", 6),
-                ("proxy", 2), ("nonresource", 2),
+                ("get-pod", 10),
+                ("list-pods", 15),
+                ("logs", 8),
+                ("exec", 5),
+                ("get-secret", 5),
+                ("cm", 5),
+                ("secret", 3),
+                ("deploy", 4),
+                ("delete-pod", 4),
+                ("list-ns", 6),
+                ("proxy", 2),
+                ("nonresource", 2),
             ]),
-            (Role::ServiceAccount, true) => *self.rng.weighted(&[("get-secret", 4), ("secret", 2), ("cm", 2), ("tokenreview", 2), ("event", 1)]),
+            (Role::ServiceAccount, true) => *self.rng.weighted(&[
+                ("get-secret", 4),
+                ("secret", 2),
+                ("cm", 2),
+                ("tokenreview", 2),
+                ("event", 1),
+            ]),
             (Role::ServiceAccount, false) => *self.rng.weighted(&[
-                ("get-cm", 15), ("get-secret", 15), ("list-pods", 15), ("watch-pods", 10), ("lease", 15), ("event", 10),
+                ("get-cm", 15),
+                ("get-secret", 15),
+                ("list-pods", 15),
+                ("watch-pods", 10),
+                ("lease", 15),
+                ("event", 10),
             ]),
-            (Role::Node, true) => *self.rng.weighted(&[("get-secret", 2), ("token", 2), ("event", 1)]),
+            (Role::Node, true) => {
+                *self
+                    .rng
+                    .weighted(&[("get-secret", 2), ("token", 2), ("event", 1)])
+            }
             (Role::Node, false) => *self.rng.weighted(&[
-                ("node-status", 30), ("node-lease", 40), ("watch-pods", 5), ("get-secret", 5), ("get-cm", 5), ("event", 10),
+                ("node-status", 30),
+                ("node-lease", 40),
+                ("watch-pods", 5),
+                ("get-secret", 5),
+                ("get-cm", 5),
+                ("event", 10),
             ]),
             (Role::Controller, true) => *self.rng.weighted(&[("tokenreview", 1), ("event", 1)]),
             (Role::Controller, false) => *self.rng.weighted(&[
-                ("lease", 50), ("list-pods", 10), ("patch-deploy", 10), ("create-pod", 5), ("delete-pod", 5), ("event", 10), ("watch-pods", 10),
+                ("lease", 50),
+                ("list-pods", 10),
+                ("patch-deploy", 10),
+                ("create-pod", 5),
+                ("delete-pod", 5),
+                ("event", 10),
+                ("watch-pods", 10),
             ]),
             (Role::Anonymous, true) => "proxy",
-            (Role::Anonymous, false) => *self.rng.weighted(&[("nonresource", 8), ("list-pods", 1), ("get-secret", 1)]),
+            (Role::Anonymous, false) => {
+                *self
+                    .rng
+                    .weighted(&[("nonresource", 8), ("list-pods", 1), ("get-secret", 1)])
+            }
         };
         let mut r = match act {
             "cm" => self.configmap(&ns, pii),
@@ -500,7 +657,10 @@ impl Gen<'_> {
                 }
                 simple(verb, t)
             }
-            "list-pods" => simple("list", Target::new("pods", "", Some(&ns), None).query("limit=500")),
+            "list-pods" => simple(
+                "list",
+                Target::new("pods", "", Some(&ns), None).query("limit=500"),
+            ),
             "watch-pods" => {
                 let q = format!(
                     "allowWatchBookmarks=true&resourceVersion={}&timeout=7m{}s&timeoutSeconds={}&watch=true",
@@ -516,27 +676,69 @@ impl Gen<'_> {
                 let name = format!("{}-config", self.rng.pick(APPS));
                 simple("get", Target::new("configmaps", "", Some(&ns), Some(&name)))
             }
-            "list-ns" => simple("list", Target::new("namespaces", "", None, None).query("limit=500")),
+            "list-ns" => simple(
+                "list",
+                Target::new("namespaces", "", None, None).query("limit=500"),
+            ),
             "lease" | "node-lease" => {
                 let name = if act == "node-lease" {
-                    self.principals[who].username.trim_start_matches("system:node:").to_string()
+                    self.principals[who]
+                        .username
+                        .trim_start_matches("system:node:")
+                        .to_string()
                 } else {
-                    self.rng.pick(&["kube-controller-manager", "kube-scheduler", "cert-manager-controller", "cluster-autoscaler"]).to_string()
+                    self.rng
+                        .pick(&[
+                            "kube-controller-manager",
+                            "kube-scheduler",
+                            "cert-manager-controller",
+                            "cluster-autoscaler",
+                        ])
+                        .to_string()
                 };
-                let lease_ns = if act == "node-lease" { "kube-node-lease" } else { "kube-system" };
-                let verb = if self.rng.chance(0.5) { "update" } else { "get" };
-                simple(verb, Target::new("leases", "coordination.k8s.io", Some(lease_ns), Some(&name)).query("timeout=10s"))
+                let lease_ns = if act == "node-lease" {
+                    "kube-node-lease"
+                } else {
+                    "kube-system"
+                };
+                let verb = if self.rng.chance(0.5) {
+                    "update"
+                } else {
+                    "get"
+                };
+                simple(
+                    verb,
+                    Target::new("leases", "coordination.k8s.io", Some(lease_ns), Some(&name))
+                        .query("timeout=10s"),
+                )
             }
             "node-status" => {
-                let name = self.principals[who].username.trim_start_matches("system:node:").to_string();
-                simple("patch", Target::new("nodes", "", None, Some(&name)).sub("status"))
+                let name = self.principals[who]
+                    .username
+                    .trim_start_matches("system:node:")
+                    .to_string();
+                simple(
+                    "patch",
+                    Target::new("nodes", "", None, Some(&name)).sub("status"),
+                )
             }
             "patch-deploy" => {
                 let name = *self.rng.pick(APPS);
-                simple("patch", Target::new("deployments", "apps", Some(&ns), Some(name)).sub("status"))
+                simple(
+                    "patch",
+                    Target::new("deployments", "apps", Some(&ns), Some(name)).sub("status"),
+                )
             }
             _ => {
-                let path = *self.rng.pick(&["/", "/.env", "/version", "/healthz", "/api", "/metrics", "/.git/config"]);
+                let path = *self.rng.pick(&[
+                    "/",
+                    "/.env",
+                    "/version",
+                    "/healthz",
+                    "/api",
+                    "/metrics",
+                    "/.git/config",
+                ]);
                 Request {
                     target: None,
                     uri: Some(path.to_string()),
@@ -546,13 +748,15 @@ impl Gen<'_> {
         };
         // Admins sometimes act as another principal (`kubectl --as`).
         if role == Role::Human && self.principals.len() > 1 && self.rng.chance(0.04) {
-            let other = (who + 1 + self.rng.index(self.principals.len() - 1)) % self.principals.len();
+            let other =
+                (who + 1 + self.rng.index(self.principals.len() - 1)) % self.principals.len();
             r.impersonate = Some(other);
         }
         self.outcome(who, &mut r);
         if r.code == 401 {
             r.impersonate = None;
         }
+        r.plants = std::mem::take(&mut self.pending.0);
         r
     }
 
@@ -575,10 +779,14 @@ impl Gen<'_> {
             },
             Role::Human if x < 0.01 => (401, "Unauthorized"),
             Role::Human if x < 0.05 => (403, "Forbidden"),
-            Role::Human if x < 0.08 && r.name().is_some() && r.verb != "create" => (404, "NotFound"),
-            Role::Human if x < 0.10 && (r.verb == "update" || r.verb == "patch") => (409, "Conflict"),
+            Role::Human if x < 0.08 && r.name().is_some() && r.verb != "create" => {
+                (404, "NotFound")
+            }
+            Role::Human if x < 0.10 && (r.verb == "update" || r.verb == "patch") => {
+                (409, "Conflict")
+            }
             Role::Human if x < 0.105 => (500, "InternalError"),
-            _ if x < 0.004 && r.verb == "update" => (409, "Conflict"),
+            _ if x < 0.01 && r.verb == "update" => (409, "Conflict"),
             _ if x < 0.002 => (504, "Timeout"),
             _ => (ok, ""),
         };
@@ -586,9 +794,16 @@ impl Gen<'_> {
         if reason.is_empty() {
             return;
         }
-        let user = self.principals[r.impersonate.unwrap_or(who)].username.clone();
+        let user = self.principals[r.impersonate.unwrap_or(who)]
+            .username
+            .clone();
         let (resource, name, ns, group) = match &r.target {
-            Some(t) => (t.resource, t.name.clone().unwrap_or_default(), t.namespace.clone(), t.group),
+            Some(t) => (
+                t.resource,
+                t.name.clone().unwrap_or_default(),
+                t.namespace.clone(),
+                t.group,
+            ),
             None => ("", String::new(), None, ""),
         };
         let scope = match &ns {
@@ -623,14 +838,27 @@ impl Gen<'_> {
             504 => ("Timeout: request did not complete within requested timeout - context deadline exceeded".to_string(), None, false),
             _ => ("Internal error occurred: etcdserver: request timed out".to_string(), None, false),
         };
-        r.failure = Some(Failure { message, reason, details, names_user });
+        r.failure = Some(Failure {
+            message,
+            reason,
+            details,
+            names_user,
+        });
         if code >= 400 {
             r.response_object = None;
         }
     }
 
     /// Renders one stage of a request as an audit Event line.
-    fn render(&mut self, who: usize, r: &Request, audit_id: &str, stage: &str, received: i64, stage_ts: i64) -> String {
+    fn render(
+        &mut self,
+        who: usize,
+        r: &Request,
+        audit_id: &str,
+        stage: &str,
+        received: i64,
+        stage_ts: i64,
+    ) -> String {
         let received_stage = stage == "RequestReceived";
         let p = &self.principals[who];
         let personal = p.personal;
@@ -638,7 +866,10 @@ impl Gen<'_> {
         let user = if r.code == 401 {
             "{}".to_string()
         } else {
-            let mut u = Obj::go().str("username", &p.username).some_str("uid", p.uid.as_deref()).strs("groups", &p.groups);
+            let mut u = Obj::go()
+                .str("username", &p.username)
+                .some_str("uid", p.uid.as_deref())
+                .strs("groups", &p.groups);
             if !p.extra.is_empty() {
                 let mut e = Obj::go();
                 for (k, v) in &p.extra {
@@ -660,7 +891,9 @@ impl Gen<'_> {
                 let path = format!("user.extra.{}[*]", sel(k));
                 match k.as_str() {
                     "accessKeyId" => self.planter.at(v, "aws_access_key_id", &path),
-                    "authentication.kubernetes.io/credential-id" => self.planter.at(v, "credential_id", &path),
+                    "authentication.kubernetes.io/credential-id" => {
+                        self.planter.at(v, "credential_id", &path)
+                    }
                     "arn" | "sessionName" => self.planter.at(&username, "username", &path),
                     _ => String::new(),
                 };
@@ -685,9 +918,16 @@ impl Gen<'_> {
             acting = o.username.clone();
             acting_personal = o.personal;
             let groups = o.groups.clone();
-            ev = ev.raw("impersonatedUser", &Obj::go().str("username", &acting).strs("groups", &groups).end());
+            ev = ev.raw(
+                "impersonatedUser",
+                &Obj::go()
+                    .str("username", &acting)
+                    .strs("groups", &groups)
+                    .end(),
+            );
             if acting_personal {
-                self.planter.at(&acting, "username", "impersonatedUser.username");
+                self.planter
+                    .at(&acting, "username", "impersonatedUser.username");
             }
         }
         ev = ev.strs("sourceIPs", &ips).str("userAgent", &agent);
@@ -698,9 +938,13 @@ impl Gen<'_> {
             let mut st = Obj::go().raw("metadata", "{}");
             if let Some(f) = &r.failure {
                 if f.names_user && acting_personal {
-                    self.planter.at(&acting, "username", "responseStatus.message");
+                    self.planter
+                        .at(&acting, "username", "responseStatus.message");
                 }
-                st = st.str("status", "Failure").str("message", &f.message).str("reason", f.reason);
+                st = st
+                    .str("status", "Failure")
+                    .str("message", &f.message)
+                    .str("reason", f.reason);
                 if let Some(d) = &f.details {
                     st = st.raw("details", d);
                 }
@@ -713,6 +957,17 @@ impl Gen<'_> {
                 ev = ev.raw("responseObject", o);
             }
         }
+        for (value, kind, path) in &r.plants {
+            let written = match path.split('.').next().unwrap_or("") {
+                "requestURI" => true,
+                "requestObject" => !received_stage && r.request_object.is_some(),
+                "responseObject" => !received_stage && r.response_object.is_some(),
+                _ => !received_stage && r.failure.is_some(),
+            };
+            if written {
+                self.planter.at(value, kind, path);
+            }
+        }
         ev = ev
             .str("requestReceivedTimestamp", &rfc3339_micros(received))
             .str("stageTimestamp", &rfc3339_micros(stage_ts));
@@ -722,12 +977,22 @@ impl Gen<'_> {
         let mut ann: Vec<(String, String)> = r.extra_annotations.clone();
         if r.code != 401 {
             let forbid = r.code == 403;
-            ann.push(("authorization.k8s.io/decision".into(), if forbid { "forbid" } else { "allow" }.into()));
-            let reason = if forbid { String::new() } else { self.rbac_reason(who, &acting, acting_personal) };
+            ann.push((
+                "authorization.k8s.io/decision".into(),
+                if forbid { "forbid" } else { "allow" }.into(),
+            ));
+            let reason = if forbid {
+                String::new()
+            } else {
+                self.rbac_reason(who, &acting, acting_personal)
+            };
             ann.push(("authorization.k8s.io/reason".into(), reason));
         }
         if stage_ts - received > 1_000_000 {
-            ann.push(("apiserver.latency.k8s.io/total".into(), format!("{:.6}s", (stage_ts - received) as f64 / 1e6)));
+            ann.push((
+                "apiserver.latency.k8s.io/total".into(),
+                format!("{:.6}s", (stage_ts - received) as f64 / 1e6),
+            ));
         }
         ann.sort();
         let mut a = Obj::go();
@@ -743,7 +1008,11 @@ impl Gen<'_> {
             Role::Node => String::new(),
             Role::Human if acting_personal && self.rng.chance(0.5) => {
                 let ns = p.namespace.clone();
-                self.planter.at(acting, "username", "annotations.\"authorization.k8s.io/reason\"");
+                self.planter.at(
+                    acting,
+                    "username",
+                    "annotations.\"authorization.k8s.io/reason\"",
+                );
                 format!("RBAC: allowed by RoleBinding \"dev-edit/{ns}\" of ClusterRole \"edit\" to User \"{acting}\"")
             }
             Role::Human => {
@@ -770,7 +1039,10 @@ impl Gen<'_> {
             m = m.raw("annotations", a);
         }
         m.str("uid", &self.rng.uuid())
-            .str("resourceVersion", &self.rng.range(10_000_000, 99_999_999).to_string())
+            .str(
+                "resourceVersion",
+                &self.rng.range(10_000_000, 99_999_999).to_string(),
+            )
             .str("creationTimestamp", &created)
             .end()
     }
@@ -778,7 +1050,7 @@ impl Gen<'_> {
     /// ConfigMap created by `kubectl apply`: data plus the last-applied annotation.
     fn configmap(&mut self, ns: &str, pii: bool) -> Request {
         let name = format!("{}-config", self.rng.pick(APPS));
-        let mut data: Vec<(String, String, Vec<(String, &'static str)>)> = Vec::new();
+        let mut data: Vec<DataEntry> = Vec::new();
         if pii {
             let pw = pii::password(&mut self.rng);
             data.push((
@@ -787,7 +1059,10 @@ impl Gen<'_> {
                 vec![(pw, "password")],
             ));
             if self.rng.chance(0.6) {
-                let (id, key) = (pii::aws_access_key_id(&mut self.rng), pii::aws_secret_key(&mut self.rng));
+                let (id, key) = (
+                    pii::aws_access_key_id(&mut self.rng),
+                    pii::aws_secret_key(&mut self.rng),
+                );
                 data.push((
                     "aws.credentials".into(),
                     format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {key}\n"),
@@ -796,11 +1071,19 @@ impl Gen<'_> {
             }
             if self.rng.chance(0.5) {
                 let pw = pii::url_secret(&mut self.rng, 20);
-                data.push(("DATABASE_URL".into(), format!("postgres://app:{pw}@db.{ns}.svc:5432/app?sslmode=require"), vec![(pw, "password")]));
+                data.push((
+                    "DATABASE_URL".into(),
+                    format!("postgres://app:{pw}@db.{ns}.svc:5432/app?sslmode=require"),
+                    vec![(pw, "password")],
+                ));
             }
         } else {
             data.push(("LOG_LEVEL".into(), "info".into(), vec![]));
-            data.push(("FEATURE_FLAGS".into(), "checkout-v2,fast-search".into(), vec![]));
+            data.push((
+                "FEATURE_FLAGS".into(),
+                "checkout-v2,fast-search".into(),
+                vec![],
+            ));
         }
         data.sort_by(|a, b| a.0.cmp(&b.0));
         let mut data_json = Obj::go();
@@ -819,22 +1102,44 @@ impl Gen<'_> {
         let request = Obj::go()
             .str("kind", "ConfigMap")
             .str("apiVersion", "v1")
-            .raw("metadata", &Obj::go().str("name", &name).str("namespace", ns).raw("creationTimestamp", "null").raw("annotations", &annotations).end())
+            .raw(
+                "metadata",
+                &Obj::go()
+                    .str("name", &name)
+                    .str("namespace", ns)
+                    .raw("creationTimestamp", "null")
+                    .raw("annotations", &annotations)
+                    .end(),
+            )
             .raw("data", &data_json)
             .end();
         let meta = self.stored_meta(&name, ns, Some(&annotations));
-        let response = Obj::go().str("kind", "ConfigMap").str("apiVersion", "v1").raw("metadata", &meta).raw("data", &data_json).end();
+        let response = Obj::go()
+            .str("kind", "ConfigMap")
+            .str("apiVersion", "v1")
+            .raw("metadata", &meta)
+            .raw("data", &data_json)
+            .end();
         for side in ["requestObject", "responseObject"] {
             for (k, _, secrets) in &data {
                 for (v, kind) in secrets {
-                    self.planter.at(v, kind, &format!("{side}.data.{}", sel(k)));
-                    self.planter.at(v, kind, &format!("{side}.metadata.annotations.{}", sel(LAST_APPLIED)));
+                    self.pending.at(v, kind, &format!("{side}.data.{}", sel(k)));
+                    self.pending.at(
+                        v,
+                        kind,
+                        &format!("{side}.metadata.annotations.{}", sel(LAST_APPLIED)),
+                    );
                 }
             }
         }
         let create = self.rng.chance(0.7);
-        let t = Target::new("configmaps", "", Some(ns), (!create).then_some(name.as_str()))
-            .query("fieldManager=kubectl-client-side-apply&fieldValidation=Strict");
+        let t = Target::new(
+            "configmaps",
+            "",
+            Some(ns),
+            (!create).then_some(name.as_str()),
+        )
+        .query("fieldManager=kubectl-client-side-apply&fieldValidation=Strict");
         Request {
             level: "RequestResponse",
             request_object: Some(request),
@@ -846,11 +1151,12 @@ impl Gen<'_> {
     /// Secret from `kubectl apply` with stringData; the stored object answers with base64 data.
     fn create_secret(&mut self, ns: &str, pii: bool) -> Request {
         let name = format!("{}-credentials", self.rng.pick(APPS));
-        let t = Target::new("secrets", "", Some(ns), None).query("fieldManager=kubectl-client-side-apply&fieldValidation=Strict");
+        let t = Target::new("secrets", "", Some(ns), None)
+            .query("fieldManager=kubectl-client-side-apply&fieldValidation=Strict");
         if !pii {
             return simple("create", t);
         }
-        let mut fields: Vec<(String, String, Vec<(String, &'static str)>)> = Vec::new();
+        let mut fields: Vec<DataEntry> = Vec::new();
         let user = pii::email(&mut self.rng);
         fields.push(("username".into(), user.clone(), vec![(user, "email")]));
         let pw = pii::password(&mut self.rng);
@@ -859,7 +1165,11 @@ impl Gen<'_> {
         fields.push(("api-token".into(), tok.clone(), vec![(tok, "bearer")]));
         if self.rng.chance(0.4) {
             let (pem, lines) = pii::private_key_pem(&mut self.rng);
-            fields.push(("tls.key".into(), pem, lines.into_iter().map(|l| (l, "private_key")).collect()));
+            fields.push((
+                "tls.key".into(),
+                pem,
+                lines.into_iter().map(|l| (l, "private_key")).collect(),
+            ));
         }
         fields.sort_by(|a, b| a.0.cmp(&b.0));
         let mut plain = Obj::go();
@@ -881,22 +1191,42 @@ impl Gen<'_> {
         let request = Obj::go()
             .str("kind", "Secret")
             .str("apiVersion", "v1")
-            .raw("metadata", &Obj::go().str("name", &name).str("namespace", ns).raw("creationTimestamp", "null").raw("annotations", &annotations).end())
+            .raw(
+                "metadata",
+                &Obj::go()
+                    .str("name", &name)
+                    .str("namespace", ns)
+                    .raw("creationTimestamp", "null")
+                    .raw("annotations", &annotations)
+                    .end(),
+            )
             .raw("stringData", &plain)
             .str("type", "Opaque")
             .end();
         let meta = self.stored_meta(&name, ns, Some(&annotations));
-        let response = Obj::go().str("kind", "Secret").str("apiVersion", "v1").raw("metadata", &meta).raw("data", &encoded.end()).str("type", "Opaque").end();
+        let response = Obj::go()
+            .str("kind", "Secret")
+            .str("apiVersion", "v1")
+            .raw("metadata", &meta)
+            .raw("data", &encoded.end())
+            .str("type", "Opaque")
+            .end();
         for (k, _, secrets) in &fields {
             for (v, kind) in secrets {
-                self.planter.at(v, kind, &format!("requestObject.stringData.{}", sel(k)));
+                self.pending
+                    .at(v, kind, &format!("requestObject.stringData.{}", sel(k)));
                 for side in ["requestObject", "responseObject"] {
-                    self.planter.at(v, kind, &format!("{side}.metadata.annotations.{}", sel(LAST_APPLIED)));
+                    self.pending.at(
+                        v,
+                        kind,
+                        &format!("{side}.metadata.annotations.{}", sel(LAST_APPLIED)),
+                    );
                 }
             }
         }
         for (k, b) in &encoded_values {
-            self.planter.at(b, "secret_b64", &format!("responseObject.data.{}", sel(k)));
+            self.pending
+                .at(b, "secret_b64", &format!("responseObject.data.{}", sel(k)));
         }
         Request {
             level: "RequestResponse",
@@ -907,28 +1237,57 @@ impl Gen<'_> {
     }
 
     fn get_secret(&mut self, ns: &str, pii: bool) -> Request {
-        let name = format!("{}-{}", self.rng.pick(APPS), self.rng.pick(&["db", "api-keys", "token", "tls"]));
+        let name = format!(
+            "{}-{}",
+            self.rng.pick(APPS),
+            self.rng.pick(&["db", "api-keys", "token", "tls"])
+        );
         let t = Target::new("secrets", "", Some(ns), Some(&name)).query("timeout=10s");
         if !pii {
             return simple("get", t);
         }
-        let mut data: Vec<(&str, String, &'static str)> = vec![("password", pii::password(&mut self.rng), "password")];
+        let mut data: Vec<(&str, String, &'static str)> =
+            vec![("password", pii::password(&mut self.rng), "password")];
         if self.rng.chance(0.5) {
-            data.push(("aws_access_key_id", pii::aws_access_key_id(&mut self.rng), "aws_access_key_id"));
-            data.push(("aws_secret_access_key", pii::aws_secret_key(&mut self.rng), "aws_secret_key"));
+            data.push((
+                "aws_access_key_id",
+                pii::aws_access_key_id(&mut self.rng),
+                "aws_access_key_id",
+            ));
+            data.push((
+                "aws_secret_access_key",
+                pii::aws_secret_key(&mut self.rng),
+                "aws_secret_key",
+            ));
         } else {
             let sub = format!("system:serviceaccount:{ns}:{name}");
-            data.push(("token", pii::jwt(&mut self.rng, "https://kubernetes.default.svc.cluster.local", &sub, self.now_us / 1_000_000), "jwt"));
+            data.push((
+                "token",
+                pii::jwt(
+                    &mut self.rng,
+                    "https://kubernetes.default.svc.cluster.local",
+                    &sub,
+                    self.now_us / 1_000_000,
+                ),
+                "jwt",
+            ));
         }
         data.sort_by(|a, b| a.0.cmp(b.0));
         let mut enc = Obj::go();
         for (k, v, _) in &data {
             let b = pii::base64(v.as_bytes(), false);
-            self.planter.at(&b, "secret_b64", &format!("responseObject.data.{}", sel(k)));
+            self.pending
+                .at(&b, "secret_b64", &format!("responseObject.data.{}", sel(k)));
             enc = enc.str(k, &b);
         }
         let meta = self.stored_meta(&name, ns, None);
-        let response = Obj::go().str("kind", "Secret").str("apiVersion", "v1").raw("metadata", &meta).raw("data", &enc.end()).str("type", "Opaque").end();
+        let response = Obj::go()
+            .str("kind", "Secret")
+            .str("apiVersion", "v1")
+            .raw("metadata", &meta)
+            .raw("data", &enc.end())
+            .str("type", "Opaque")
+            .end();
         Request {
             level: "RequestResponse",
             response_object: Some(response),
@@ -939,29 +1298,68 @@ impl Gen<'_> {
     /// Deployment created with secrets in env vars and container args.
     fn deployment(&mut self, ns: &str, pii: bool) -> Request {
         let app = *self.rng.pick(APPS);
-        let t = Target::new("deployments", "apps", Some(ns), None).query("fieldManager=kubectl-create&fieldValidation=Strict");
+        let t = Target::new("deployments", "apps", Some(ns), None)
+            .query("fieldManager=kubectl-create&fieldValidation=Strict");
         if !pii {
             return simple("create", t);
         }
         let base = "requestObject.spec.template.spec.containers[*]";
-        let id = self.planter.at(&pii::aws_access_key_id(&mut self.rng), "aws_access_key_id", &format!("{base}.env[*].value"));
-        let key = self.planter.at(&pii::aws_secret_key(&mut self.rng), "aws_secret_key", &format!("{base}.env[*].value"));
-        let pw = self.planter.at(&pii::url_secret(&mut self.rng, 20), "password", &format!("{base}.env[*].value"));
-        let tok = self.planter.at(&pii::bearer_token(&mut self.rng), "bearer", &format!("{base}.args[*]"));
+        let id = self.pending.at(
+            &pii::aws_access_key_id(&mut self.rng),
+            "aws_access_key_id",
+            &format!("{base}.env[*].value"),
+        );
+        let key = self.pending.at(
+            &pii::aws_secret_key(&mut self.rng),
+            "aws_secret_key",
+            &format!("{base}.env[*].value"),
+        );
+        let pw = self.pending.at(
+            &pii::url_secret(&mut self.rng, 20),
+            "password",
+            &format!("{base}.env[*].value"),
+        );
+        let tok = self.pending.at(
+            &pii::bearer_token(&mut self.rng),
+            "bearer",
+            &format!("{base}.args[*]"),
+        );
         let sub = format!("system:serviceaccount:{ns}:{app}");
-        let jwt = pii::jwt(&mut self.rng, "https://kubernetes.default.svc.cluster.local", &sub, self.now_us / 1_000_000);
-        let jwt = self.planter.at(&jwt, "jwt", &format!("{base}.command[*]"));
+        let jwt = pii::jwt(
+            &mut self.rng,
+            "https://kubernetes.default.svc.cluster.local",
+            &sub,
+            self.now_us / 1_000_000,
+        );
+        let jwt = self.pending.at(&jwt, "jwt", &format!("{base}.command[*]"));
         let env = |n: &str, v: &str| Obj::go().str("name", n).str("value", v).end();
         let main = Obj::go()
             .str("name", app)
-            .str("image", &format!("registry.acme.example/{ns}/{app}:2.{}.{}", self.rng.below(30), self.rng.below(10)))
-            .strs("args", &["--port=8080".to_string(), format!("--upstream-token={tok}")])
+            .str(
+                "image",
+                &format!(
+                    "registry.acme.example/{ns}/{app}:2.{}.{}",
+                    self.rng.below(30),
+                    self.rng.below(10)
+                ),
+            )
+            .strs(
+                "args",
+                &["--port=8080".to_string(), format!("--upstream-token={tok}")],
+            )
             .raw(
                 "env",
                 &array(&[
                     env("AWS_ACCESS_KEY_ID", &id),
                     env("AWS_SECRET_ACCESS_KEY", &key),
-                    env("DATABASE_URL", &format!("postgres://{app}:{pw}@10.99.{}.{}:5432/{app}", self.rng.below(256), self.rng.range(2, 250))),
+                    env(
+                        "DATABASE_URL",
+                        &format!(
+                            "postgres://{app}:{pw}@10.99.{}.{}:5432/{app}",
+                            self.rng.below(256),
+                            self.rng.range(2, 250)
+                        ),
+                    ),
                     env("LOG_LEVEL", "debug"),
                 ]),
             )
@@ -969,13 +1367,30 @@ impl Gen<'_> {
         let warm = Obj::go()
             .str("name", "warmup")
             .str("image", "curlimages/curl:8.7.1")
-            .strs("command", &["sh".to_string(), "-c".to_string(), format!("curl -sf -H 'Authorization: Bearer {jwt}' http://{app}.{ns}.svc:8080/warm")])
+            .strs(
+                "command",
+                &[
+                    "sh".to_string(),
+                    "-c".to_string(),
+                    format!(
+                        "curl -sf -H 'Authorization: Bearer {jwt}' http://{app}.{ns}.svc:8080/warm"
+                    ),
+                ],
+            )
             .end();
         let labels = Obj::go().str("app", app).end();
         let body = Obj::go()
             .str("kind", "Deployment")
             .str("apiVersion", "apps/v1")
-            .raw("metadata", &Obj::go().str("name", app).str("namespace", ns).raw("creationTimestamp", "null").raw("labels", &labels).end())
+            .raw(
+                "metadata",
+                &Obj::go()
+                    .str("name", app)
+                    .str("namespace", ns)
+                    .raw("creationTimestamp", "null")
+                    .raw("labels", &labels)
+                    .end(),
+            )
             .raw(
                 "spec",
                 &Obj::go()
@@ -984,8 +1399,20 @@ impl Gen<'_> {
                     .raw(
                         "template",
                         &Obj::go()
-                            .raw("metadata", &Obj::go().raw("creationTimestamp", "null").raw("labels", &labels).end())
-                            .raw("spec", &Obj::go().raw("containers", &array(&[main, warm])).str("serviceAccountName", app).end())
+                            .raw(
+                                "metadata",
+                                &Obj::go()
+                                    .raw("creationTimestamp", "null")
+                                    .raw("labels", &labels)
+                                    .end(),
+                            )
+                            .raw(
+                                "spec",
+                                &Obj::go()
+                                    .raw("containers", &array(&[main, warm]))
+                                    .str("serviceAccountName", app)
+                                    .end(),
+                            )
                             .end(),
                     )
                     .end(),
@@ -1001,14 +1428,23 @@ impl Gen<'_> {
     fn exec(&mut self, ns: &str, pii: bool) -> Request {
         let pod = self.app_name();
         let q = if pii {
-            let pw = self.planter.at(&pii::url_secret(&mut self.rng, 18), "password", "requestURI");
+            let pw = self.pending.at(
+                &pii::url_secret(&mut self.rng, 18),
+                "password",
+                "requestURI",
+            );
             format!("command=mysql&command=-uroot&command=-p{pw}&command=orders&container=db&stdin=true&stdout=true&tty=true")
         } else {
             "command=%2Fbin%2Fsh&container=app&stdin=true&stdout=true&tty=true".to_string()
         };
         Request {
             level: "Request",
-            ..simple("create", Target::new("pods", "", Some(ns), Some(&pod)).sub("exec").query(&q))
+            ..simple(
+                "create",
+                Target::new("pods", "", Some(ns), Some(&pod))
+                    .sub("exec")
+                    .query(&q),
+            )
         }
     }
 
@@ -1018,26 +1454,56 @@ impl Gen<'_> {
         let q = if pii {
             match self.rng.below(4) {
                 0 => {
-                    let t = self.planter.at(&pii::url_secret(&mut self.rng, 32), "secret_param", "requestURI");
+                    let t = self.pending.at(
+                        &pii::url_secret(&mut self.rng, 32),
+                        "secret_param",
+                        "requestURI",
+                    );
                     format!("oauth/callback?code={t}&state={}", self.rng.chars(HEX, 16))
                 }
-                1 => format!("api/v1/me?access_token={}", self.planter.at(&pii::url_secret(&mut self.rng, 40), "secret_param", "requestURI")),
+                1 => format!(
+                    "api/v1/me?access_token={}",
+                    self.pending.at(
+                        &pii::url_secret(&mut self.rng, 40),
+                        "secret_param",
+                        "requestURI"
+                    )
+                ),
                 2 => {
-                    let e = self.planter.at(&pii::email(&mut self.rng), "email", "requestURI");
-                    let t = self.planter.at(&pii::url_secret(&mut self.rng, 24), "secret_param", "requestURI");
+                    let e = self
+                        .pending
+                        .at(&pii::email(&mut self.rng), "email", "requestURI");
+                    let t = self.pending.at(
+                        &pii::url_secret(&mut self.rng, 24),
+                        "secret_param",
+                        "requestURI",
+                    );
                     format!("unsubscribe?email={e}&token={t}")
                 }
                 _ => {
-                    let u = self.planter.at(&pii::plain_username(&mut self.rng), "username", "requestURI");
-                    let p = self.planter.at(&pii::url_secret(&mut self.rng, 16), "password", "requestURI");
+                    let u = self.pending.at(
+                        &pii::plain_username(&mut self.rng),
+                        "username",
+                        "requestURI",
+                    );
+                    let p = self.pending.at(
+                        &pii::url_secret(&mut self.rng, 16),
+                        "password",
+                        "requestURI",
+                    );
                     format!("login?user={u}&password={p}")
                 }
             }
         } else {
             "metrics".to_string()
         };
-        let verb = if anonymous { "get" } else { *self.rng.pick(&["get", "create"]) };
-        let t = Target::new("services", "", Some(ns), Some(&format!("http:{svc}:8080"))).sub("proxy");
+        let verb = if anonymous {
+            "get"
+        } else {
+            *self.rng.pick(&["get", "create"])
+        };
+        let t =
+            Target::new("services", "", Some(ns), Some(&format!("http:{svc}:8080"))).sub("proxy");
         let uri = format!("{}/{q}", t.uri());
         Request {
             uri: Some(uri),
@@ -1049,24 +1515,75 @@ impl Gen<'_> {
     fn customer(&mut self, ns: &str) -> Request {
         let id = format!("cust-{}", self.rng.range(100_000, 999_999));
         let p = "requestObject.spec";
-        let name = self.planter.at(&pii::full_name(&mut self.rng), "person_name", &format!("{p}.customer.fullName"));
-        let email = self.planter.at(&pii::email(&mut self.rng), "email", &format!("{p}.customer.email"));
-        let phone = self.planter.at(&pii::phone(&mut self.rng), "phone", &format!("{p}.customer.phone"));
-        let card = self.planter.at(&pii::credit_card(&mut self.rng), "credit_card", &format!("{p}.payment.cardNumber"));
-        let holder = self.planter.at(&name.to_uppercase(), "person_name", &format!("{p}.payment.cardholder"));
-        let ip = self.planter.at(&pii::client_ipv6(&mut self.rng), "ipv6", &format!("{p}.notes"));
-        let card2 = self.planter.at(&pii::credit_card(&mut self.rng), "credit_card", &format!("{p}.notes"));
-        let email2 = self.planter.at(&pii::email(&mut self.rng), "email", &format!("{p}.notes"));
+        let name = self.pending.at(
+            &pii::full_name(&mut self.rng),
+            "person_name",
+            &format!("{p}.customer.fullName"),
+        );
+        let email = self.pending.at(
+            &pii::email(&mut self.rng),
+            "email",
+            &format!("{p}.customer.email"),
+        );
+        let phone = self.pending.at(
+            &pii::phone(&mut self.rng),
+            "phone",
+            &format!("{p}.customer.phone"),
+        );
+        let card = self.pending.at(
+            &pii::credit_card(&mut self.rng),
+            "credit_card",
+            &format!("{p}.payment.cardNumber"),
+        );
+        let holder = self.pending.at(
+            &name.to_uppercase(),
+            "person_name",
+            &format!("{p}.payment.cardholder"),
+        );
+        let ip = self.pending.at(
+            &pii::client_ipv6(&mut self.rng),
+            "ipv6",
+            &format!("{p}.notes"),
+        );
+        let card2 = self.pending.at(
+            &pii::credit_card(&mut self.rng),
+            "credit_card",
+            &format!("{p}.notes"),
+        );
+        let email2 = self
+            .pending
+            .at(&pii::email(&mut self.rng), "email", &format!("{p}.notes"));
         let notes = format!("Customer called support from {ip}; asked to move the subscription to card {card2}. Copy receipts to {email2}. Handled by José (billing).");
         let body = Obj::go()
             .str("apiVersion", "crm.acme.example/v1")
             .str("kind", "CustomerProfile")
-            .raw("metadata", &Obj::go().str("name", &id).str("namespace", ns).end())
+            .raw(
+                "metadata",
+                &Obj::go().str("name", &id).str("namespace", ns).end(),
+            )
             .raw(
                 "spec",
                 &Obj::go()
-                    .raw("customer", &Obj::go().str("id", &id).str("fullName", &name).str("email", &email).str("phone", &phone).end())
-                    .raw("payment", &Obj::go().str("cardNumber", &card).str("expiry", &format!("{:02}/{}", self.rng.range(1, 12), self.rng.range(25, 31))).str("cardholder", &holder).end())
+                    .raw(
+                        "customer",
+                        &Obj::go()
+                            .str("id", &id)
+                            .str("fullName", &name)
+                            .str("email", &email)
+                            .str("phone", &phone)
+                            .end(),
+                    )
+                    .raw(
+                        "payment",
+                        &Obj::go()
+                            .str("cardNumber", &card)
+                            .str(
+                                "expiry",
+                                &format!("{:02}/{}", self.rng.range(1, 12), self.rng.range(25, 31)),
+                            )
+                            .str("cardholder", &holder)
+                            .end(),
+                    )
                     .str("notes", &notes)
                     .end(),
             )
@@ -1074,7 +1591,10 @@ impl Gen<'_> {
         Request {
             level: "Request",
             request_object: Some(body),
-            ..simple("create", Target::new("customerprofiles", "crm.acme.example", Some(ns), None))
+            ..simple(
+                "create",
+                Target::new("customerprofiles", "crm.acme.example", Some(ns), None),
+            )
         }
     }
 
@@ -1083,28 +1603,68 @@ impl Gen<'_> {
         let ns = self.principals[who].namespace.clone();
         let sa = *self.rng.pick(SA_NAMES);
         let now = self.now_us / 1_000_000;
-        let jwt = pii::jwt(&mut self.rng, "https://kubernetes.default.svc.cluster.local", &format!("system:serviceaccount:{ns}:{sa}"), now);
-        self.planter.at(&jwt, "jwt", "responseObject.status.token");
-        let spec = Obj::go().strs("audiences", &["https://kubernetes.default.svc.cluster.local"]).num("expirationSeconds", 3607).raw("boundObjectRef", "null").end();
+        let jwt = pii::jwt(
+            &mut self.rng,
+            "https://kubernetes.default.svc.cluster.local",
+            &format!("system:serviceaccount:{ns}:{sa}"),
+            now,
+        );
+        self.pending.at(&jwt, "jwt", "responseObject.status.token");
+        let spec = Obj::go()
+            .strs(
+                "audiences",
+                &["https://kubernetes.default.svc.cluster.local"],
+            )
+            .num("expirationSeconds", 3607)
+            .raw("boundObjectRef", "null")
+            .end();
         let response = Obj::go()
             .str("kind", "TokenRequest")
             .str("apiVersion", "authentication.k8s.io/v1")
-            .raw("metadata", &Obj::go().str("name", sa).str("namespace", &ns).str("creationTimestamp", &rfc3339_secs(self.now_us)).end())
+            .raw(
+                "metadata",
+                &Obj::go()
+                    .str("name", sa)
+                    .str("namespace", &ns)
+                    .str("creationTimestamp", &rfc3339_secs(self.now_us))
+                    .end(),
+            )
             .raw("spec", &spec)
-            .raw("status", &Obj::go().str("token", &jwt).str("expirationTimestamp", &rfc3339_secs(self.now_us + 3_607_000_000)).end())
+            .raw(
+                "status",
+                &Obj::go()
+                    .str("token", &jwt)
+                    .str(
+                        "expirationTimestamp",
+                        &rfc3339_secs(self.now_us + 3_607_000_000),
+                    )
+                    .end(),
+            )
             .end();
         let request = Obj::go()
             .str("kind", "TokenRequest")
             .str("apiVersion", "authentication.k8s.io/v1")
-            .raw("metadata", &Obj::go().raw("creationTimestamp", "null").end())
+            .raw(
+                "metadata",
+                &Obj::go().raw("creationTimestamp", "null").end(),
+            )
             .raw("spec", &spec)
-            .raw("status", &Obj::go().str("token", "").str("expirationTimestamp", "null").end())
+            .raw(
+                "status",
+                &Obj::go()
+                    .str("token", "")
+                    .str("expirationTimestamp", "null")
+                    .end(),
+            )
             .end();
         Request {
             level: "RequestResponse",
             request_object: Some(request),
             response_object: Some(response),
-            ..simple("create", Target::new("serviceaccounts", "", Some(&ns), Some(sa)).sub("token"))
+            ..simple(
+                "create",
+                Target::new("serviceaccounts", "", Some(&ns), Some(sa)).sub("token"),
+            )
         }
     }
 
@@ -1113,28 +1673,52 @@ impl Gen<'_> {
     fn token_review(&mut self) -> Request {
         let token = if self.rng.chance(0.5) {
             let t = pii::bearer_token(&mut self.rng);
-            self.planter.at(&t, "bearer", "requestObject.spec.token")
+            self.pending.at(&t, "bearer", "requestObject.spec.token")
         } else {
-            let t = pii::jwt(&mut self.rng, "https://oidc.acme.example", "auth0|7f3c2a91", self.now_us / 1_000_000);
-            self.planter.at(&t, "jwt", "requestObject.spec.token")
+            let t = pii::jwt(
+                &mut self.rng,
+                "https://oidc.acme.example",
+                "auth0|7f3c2a91",
+                self.now_us / 1_000_000,
+            );
+            self.pending.at(&t, "jwt", "requestObject.spec.token")
         };
-        let user = self.planter.at(&pii::corp_email(&mut self.rng), "username", "responseObject.status.user.username");
+        let user = self.pending.at(
+            &pii::corp_email(&mut self.rng),
+            "username",
+            "responseObject.status.user.username",
+        );
         let request = Obj::go()
             .str("kind", "TokenReview")
             .str("apiVersion", "authentication.k8s.io/v1")
-            .raw("metadata", &Obj::go().raw("creationTimestamp", "null").end())
+            .raw(
+                "metadata",
+                &Obj::go().raw("creationTimestamp", "null").end(),
+            )
             .raw("spec", &Obj::go().str("token", &token).end())
             .raw("status", &Obj::go().raw("user", "{}").end())
             .end();
         let status = Obj::go()
             .bool("authenticated", true)
-            .raw("user", &Obj::go().str("username", &user).strs("groups", &["oidc:dev", "system:authenticated"]).end())
-            .strs("audiences", &["https://kubernetes.default.svc.cluster.local"])
+            .raw(
+                "user",
+                &Obj::go()
+                    .str("username", &user)
+                    .strs("groups", &["oidc:dev", "system:authenticated"])
+                    .end(),
+            )
+            .strs(
+                "audiences",
+                &["https://kubernetes.default.svc.cluster.local"],
+            )
             .end();
         let response = Obj::go()
             .str("kind", "TokenReview")
             .str("apiVersion", "authentication.k8s.io/v1")
-            .raw("metadata", &Obj::go().raw("creationTimestamp", "null").end())
+            .raw(
+                "metadata",
+                &Obj::go().raw("creationTimestamp", "null").end(),
+            )
             .raw("spec", &Obj::go().str("token", &token).end())
             .raw("status", &status)
             .end();
@@ -1142,15 +1726,26 @@ impl Gen<'_> {
             level: "RequestResponse",
             request_object: Some(request),
             response_object: Some(response),
-            ..simple("create", Target::new("tokenreviews", "authentication.k8s.io", None, None))
+            ..simple(
+                "create",
+                Target::new("tokenreviews", "authentication.k8s.io", None, None),
+            )
         }
     }
 
     /// An admission webhook that echoes the offending value in its denial (free text).
     fn webhook_denial(&mut self, ns: &str) -> Request {
         let app = *self.rng.pick(APPS);
-        let pw = self.planter.at(&pii::password(&mut self.rng), "password", "responseStatus.message");
-        let mut r = simple("patch", Target::new("deployments", "apps", Some(ns), Some(app)).query("fieldManager=kubectl-edit&fieldValidation=Strict"));
+        let pw = self.pending.at(
+            &pii::password(&mut self.rng),
+            "password",
+            "responseStatus.message",
+        );
+        let mut r = simple(
+            "patch",
+            Target::new("deployments", "apps", Some(ns), Some(app))
+                .query("fieldManager=kubectl-edit&fieldValidation=Strict"),
+        );
         r.code = 400;
         r.failure = Some(Failure {
             message: format!("admission webhook \"secrets-guard.acme.example\" denied the request: container \"{app}\" env DB_PASSWORD holds a literal credential ({pw}); use a secretKeyRef"),
@@ -1166,7 +1761,9 @@ impl Gen<'_> {
         let pod = self.app_name();
         let t = Target::new("events", "", Some(ns), None);
         let (reason, kind, message) = if pii {
-            let email = self.planter.at(&pii::email(&mut self.rng), "email", "requestObject.message");
+            let email =
+                self.pending
+                    .at(&pii::email(&mut self.rng), "email", "requestObject.message");
             (
                 "Failed",
                 "Warning",
@@ -1178,8 +1775,23 @@ impl Gen<'_> {
         let body = Obj::go()
             .str("kind", "Event")
             .str("apiVersion", "v1")
-            .raw("metadata", &Obj::go().str("name", &format!("{pod}.{}", self.rng.chars(HEX, 16))).str("namespace", ns).raw("creationTimestamp", "null").end())
-            .raw("involvedObject", &Obj::go().str("kind", "Pod").str("namespace", ns).str("name", &pod).str("apiVersion", "v1").end())
+            .raw(
+                "metadata",
+                &Obj::go()
+                    .str("name", &format!("{pod}.{}", self.rng.chars(HEX, 16)))
+                    .str("namespace", ns)
+                    .raw("creationTimestamp", "null")
+                    .end(),
+            )
+            .raw(
+                "involvedObject",
+                &Obj::go()
+                    .str("kind", "Pod")
+                    .str("namespace", ns)
+                    .str("name", &pod)
+                    .str("apiVersion", "v1")
+                    .end(),
+            )
             .str("reason", reason)
             .str("message", &message)
             .raw("source", &Obj::go().str("component", "kubelet").end())
@@ -1206,6 +1818,7 @@ fn simple(verb: &'static str, target: Target) -> Request {
         response_object: None,
         extra_annotations: Vec::new(),
         watch: false,
+        plants: Vec::new(),
     }
 }
 

@@ -33,7 +33,16 @@ struct Common {
 }
 
 fn parse_common(args: &[String]) -> Result<Common, String> {
-    let mut c = Common { events: 10_000, users: None, seed: 1, pii_rate: 0.05, start: 1_717_401_600, rate: None, window: 60, truth: None };
+    let mut c = Common {
+        events: 10_000,
+        users: None,
+        seed: 1,
+        pii_rate: 0.05,
+        start: 1_717_401_600,
+        rate: None,
+        window: 60,
+        truth: None,
+    };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -73,7 +82,9 @@ fn emit(corpus: &dp_audit_corpus::Corpus, truth: Option<&str>) -> Result<(), Str
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for line in &corpus.lines {
-        out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).map_err(|e| format!("stdout: {e}"))?;
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|e| format!("stdout: {e}"))?;
     }
     out.flush().map_err(|e| format!("stdout: {e}"))?;
     if let Some(path) = truth {
@@ -113,7 +124,9 @@ fn run(args: &[String]) -> Result<(), String> {
             emit(&envoy_access(&cfg), c.truth.as_deref())
         }
         Some("hostile") => {
-            let [_, dir] = args else { return Err("hostile takes one directory".into()) };
+            let [_, dir] = args else {
+                return Err("hostile takes one directory".into());
+            };
             std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
             for (name, bytes) in hostile() {
                 let path = format!("{dir}/{}.bin", name.replace('/', "__"));
@@ -130,7 +143,9 @@ fn run(args: &[String]) -> Result<(), String> {
                     out.push(b'\n');
                 }
             }
-            std::io::stdout().write_all(&out).map_err(|e| format!("stdout: {e}"))
+            std::io::stdout()
+                .write_all(&out)
+                .map_err(|e| format!("stdout: {e}"))
         }
         Some("-h" | "--help") => {
             print!("{USAGE}");

@@ -3,7 +3,7 @@
 //! substring match another value or ordinary log text impossible in practice:
 //! - names: first names are never a suffix of one another, domains never a
 //!   prefix of one another, and each local part ends in digits right before `@`;
-//!   plain usernames are `<first><initial><3 digits>`;
+//!   plain usernames are `<first><initial><4 digits>`;
 //! - client IPv4s have a fixed length per range (3-digit varying octets) and lie
 //!   outside the infrastructure ranges (10/8, 172.16/12, loopback) used for
 //!   non-sensitive addresses; client IPv6s are `2001:db8:h:h::h` with 4-digit
@@ -18,9 +18,31 @@ pub const FIRST: &[&str] = &[
     "ursula", "viktor", "wei", "ximena", "yusuf", "zoe", "aiko", "björn", "chloe", "fatima",
 ];
 pub const LAST: &[&str] = &[
-    "smith", "nguyen", "garcia", "mueller", "kowalski", "tanaka", "okafor", "silva", "johansson",
-    "rossi", "dubois", "patel", "kim", "chen", "novak", "haddad", "oconnor", "fischer", "costa",
-    "ivanova", "moreau", "lopez", "yamamoto", "andersen", "schmidt",
+    "smith",
+    "nguyen",
+    "garcia",
+    "mueller",
+    "kowalski",
+    "tanaka",
+    "okafor",
+    "silva",
+    "johansson",
+    "rossi",
+    "dubois",
+    "patel",
+    "kim",
+    "chen",
+    "novak",
+    "haddad",
+    "oconnor",
+    "fischer",
+    "costa",
+    "ivanova",
+    "moreau",
+    "lopez",
+    "yamamoto",
+    "andersen",
+    "schmidt",
 ];
 /// Employer domains (usernames) and customer mail domains (emails in data).
 pub const CORP_DOMAINS: &[&str] = &["acme.example", "corp.example.com", "payments.example.net"];
@@ -36,7 +58,9 @@ pub fn person(rng: &mut Rng) -> (String, String) {
 pub fn full_name(rng: &mut Rng) -> String {
     let cap = |s: &str| {
         let mut c = s.chars();
-        c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+        c.next()
+            .map(|f| f.to_uppercase().chain(c).collect::<String>())
+            .unwrap_or_default()
     };
     let (first, last) = (*rng.pick(FIRST), *rng.pick(LAST));
     format!("{} {}", cap(first), cap(last))
@@ -54,10 +78,10 @@ pub fn email(rng: &mut Rng) -> String {
     format!("{f}.{l}{:03}@{}", rng.below(1000), rng.pick(MAIL_DOMAINS))
 }
 
-/// `<first><last initial><3 digits>`, a plain login name.
+/// `<first><last initial><4 digits>`, a plain login name.
 pub fn plain_username(rng: &mut Rng) -> String {
     let (f, l) = person(rng);
-    format!("{f}{}{}", &l[..1], rng.range(100, 999))
+    format!("{f}{}{}", &l[..1], rng.range(1000, 9999))
 }
 
 pub fn client_ipv4(rng: &mut Rng) -> String {
@@ -83,7 +107,11 @@ pub fn phone(rng: &mut Rng) -> String {
 pub fn credit_card(rng: &mut Rng) -> String {
     let (prefix, len, groups): (&str, usize, &[usize]) = match rng.below(3) {
         0 => ("4", 16, &[4, 4, 4, 4]),
-        1 => (*rng.pick(&["51", "52", "53", "54", "55"]), 16, &[4, 4, 4, 4]),
+        1 => (
+            *rng.pick(&["51", "52", "53", "54", "55"]),
+            16,
+            &[4, 4, 4, 4],
+        ),
         _ => (*rng.pick(&["34", "37"]), 15, &[4, 6, 5]),
     };
     let mut digits: Vec<u8> = prefix.bytes().map(|b| b - b'0').collect();
@@ -114,7 +142,11 @@ pub fn luhn_check_digit(payload: &[u8]) -> u8 {
             let d = u32::from(d);
             if i % 2 == 0 {
                 let x = d * 2;
-                if x > 9 { x - 9 } else { x }
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
             } else {
                 d
             }
@@ -124,7 +156,11 @@ pub fn luhn_check_digit(payload: &[u8]) -> u8 {
 }
 
 pub fn luhn_valid(number: &str) -> bool {
-    let digits: Vec<u8> = number.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+    let digits: Vec<u8> = number
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
     match digits.split_last() {
         Some((&check, payload)) if digits.len() >= 12 => luhn_check_digit(payload) == check,
         _ => false,
@@ -209,7 +245,11 @@ pub fn base64(data: &[u8], url: bool) -> String {
     };
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
             out.push(char::from(alphabet[(n >> (18 - 6 * i) & 63) as usize]));
@@ -227,7 +267,13 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        let v = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")];
+        let v = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (i, o) in v {
             assert_eq!(base64(i.as_bytes(), false), o);
         }
@@ -262,17 +308,27 @@ mod tests {
 
     #[test]
     fn jwt_has_three_base64url_parts_and_decodable_shape() {
-        let t = jwt(&mut Rng::new(1), "https://issuer.example", "alice", 1_717_401_600);
+        let t = jwt(
+            &mut Rng::new(1),
+            "https://issuer.example",
+            "alice",
+            1_717_401_600,
+        );
         let parts: Vec<&str> = t.split('.').collect();
         assert_eq!(parts.len(), 3);
         assert!(t.starts_with("eyJ"));
-        assert!(t.bytes().all(|b| b == b'.' || B64URL.as_bytes().contains(&b)));
+        assert!(t
+            .bytes()
+            .all(|b| b == b'.' || B64URL.as_bytes().contains(&b)));
     }
 
     #[test]
     fn pem_body_lines_are_64_wide() {
         let (pem, lines) = private_key_pem(&mut Rng::new(2));
-        assert_eq!(lines.iter().map(String::len).collect::<Vec<_>>(), vec![64, 64, 32]);
+        assert_eq!(
+            lines.iter().map(String::len).collect::<Vec<_>>(),
+            vec![64, 64, 32]
+        );
         assert!(pem.starts_with("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI"));
     }
 }
