@@ -716,8 +716,12 @@ impl FluentBitHost {
             return Outcome::Dropped(DropReason::Empty);
         }
         match parse_like_flb_pack_json(bytes) {
-            PackResult::Object { end, values: 1 } => Outcome::Emitted(
-                String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned(),
+            PackResult::Object {
+                start,
+                end,
+                values: 1,
+            } => Outcome::Emitted(
+                String::from_utf8_lossy(bytes.get(start..end).unwrap_or_default()).into_owned(),
             ),
             PackResult::Object { values, .. } => Outcome::Corrupted { values },
             other => {
@@ -836,7 +840,14 @@ fn wamr_exception_text(err: &wasmtime::Error) -> String {
             unlinked.name()
         );
     }
-    wamr_exception_static(err).to_owned()
+    let text = wamr_exception_static(err);
+    if err.downcast_ref::<Trap>().is_none() && err.downcast_ref::<I32Exit>().is_none() {
+        // A WASI host function failed (wasmtime-wasi traps where WAMR may return an
+        // errno, e.g. on unaligned pointers). Its root cause names the check, never
+        // guest memory contents.
+        return format!("{text}: {}", err.root_cause());
+    }
+    text.to_owned()
 }
 
 fn wamr_exception_static(err: &wasmtime::Error) -> &'static str {
@@ -869,8 +880,12 @@ fn wamr_exception_static(err: &wasmtime::Error) -> &'static str {
 /// How `flb_pack_json` (yyjson backend) sees a result text.
 #[derive(Debug, PartialEq, Eq)]
 enum PackResult {
-    /// First value is an object ending at byte `end`; `values` JSON values were read.
-    Object { end: usize, values: usize },
+    /// First value is an object at `start..end`; `values` JSON values were read.
+    Object {
+        start: usize,
+        end: usize,
+        values: usize,
+    },
     /// First value parsed but is not an object.
     NotObject,
     /// Nothing parsed.
@@ -912,7 +927,7 @@ fn parse_like_flb_pack_json(bytes: &[u8]) -> PackResult {
     match first {
         None => PackResult::Invalid,
         Some((_, _, false)) => PackResult::NotObject,
-        Some((_, end, true)) => PackResult::Object { end, values },
+        Some((start, end, true)) => PackResult::Object { start, end, values },
     }
 }
 
@@ -924,15 +939,27 @@ mod tests {
     fn pack_json_emulation() {
         assert_eq!(
             parse_like_flb_pack_json(br#"{"a":1}"#),
-            PackResult::Object { end: 7, values: 1 }
+            PackResult::Object {
+                start: 0,
+                end: 7,
+                values: 1
+            }
         );
         assert_eq!(
             parse_like_flb_pack_json(b"  {\"a\":1}  trailing junk"),
-            PackResult::Object { end: 9, values: 1 }
+            PackResult::Object {
+                start: 2,
+                end: 9,
+                values: 1
+            }
         );
         assert_eq!(
             parse_like_flb_pack_json(br#"{"a":1}{"b":2}"#),
-            PackResult::Object { end: 7, values: 2 }
+            PackResult::Object {
+                start: 0,
+                end: 7,
+                values: 2
+            }
         );
         assert_eq!(parse_like_flb_pack_json(b"[1,2]"), PackResult::NotObject);
         assert_eq!(parse_like_flb_pack_json(b"42"), PackResult::NotObject);
