@@ -42,7 +42,13 @@ fn main() {
             config.wasm_stack_size = size;
         }
         let max_stack = config.max_wasm_stack();
-        let mut host = FluentBitHost::new(config).expect("module loads");
+        let mut host = match FluentBitHost::new(config) {
+            Ok(host) => host,
+            Err(err) => {
+                eprintln!("{err}");
+                std::process::exit(1);
+            }
+        };
         let mut reached = 0;
         let mut failure = String::from("none up to 200");
         for depth in 1..=200 {

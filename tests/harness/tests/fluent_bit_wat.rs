@@ -1,6 +1,15 @@
 //! The Fluent Bit host emulation against small WAT modules (no dp-audit artifact
 //! needed). Each module exports `f(tag, tag_len, sec, nsec, record, record_len) -> i32`.
 
+// Test code: the crate's panic-free rules apply to the library, not to test helpers.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use dp_audit_harness::fluent_bit::{
     DropReason, FluentBitConfig, FluentBitHost, LogLevel, Outcome, RecordTime,
 };
@@ -53,6 +62,20 @@ fn echo_returns_the_record_and_frees_the_copies() {
     }
     assert_eq!(host.app_heap_capacity(), Some(capacity));
     assert!(host.take_log().iter().all(|l| l.level != LogLevel::Error));
+}
+
+#[test]
+fn run_lines_checks_lines_before_the_module_sees_them() {
+    use dp_audit_harness::artifact::{run_lines, LineOutcome};
+    use dp_audit_harness::jsonl::LineError;
+    let mut host = host(&echo_wat());
+    let lines: [&[u8]; 4] = [b"{\"a\":1}\r", b"", b"[1]", b"{\"b\":\"\xff\"}"];
+    let outcomes = run_lines(&mut host, "t", lines);
+    assert_eq!(outcomes[0].emitted(), Some("{\"a\":1}"));
+    assert_eq!(outcomes[1], LineOutcome::Blank);
+    assert_eq!(outcomes[2], LineOutcome::Rejected(LineError::NotJsonObject));
+    assert_eq!(outcomes[3], LineOutcome::Rejected(LineError::InvalidUtf8));
+    assert_eq!(host.records(), 1, "rejected lines never reach the module");
 }
 
 #[test]
