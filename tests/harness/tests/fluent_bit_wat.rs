@@ -196,7 +196,8 @@ fn trap_drops_the_record_and_the_instance_keeps_its_state() {
 #[test]
 fn out_of_bounds_result_poisons_the_next_call_only() {
     // tag "bad": return an address past the end of memory.
-    // tag "end": write a non-NUL last byte and return its address (no terminator).
+    // tag "endx": write a non-NUL last byte and return its address (no terminator).
+    // tag "pure!": return the counters without any host call.
     // otherwise: bump $before, call random_get, bump $after, report both counters.
     let wat = format!(
         r#"(module
@@ -209,6 +210,8 @@ fn out_of_bounds_result_poisons_the_next_call_only() {
             (local $last i32)
             (if (i32.eq (local.get $tag_len) (i32.const 3)) (then
               (return (i32.const 0x7fffffff))))
+            (if (i32.eq (local.get $tag_len) (i32.const 5)) (then
+              (return (i32.const 100))))
             (if (i32.eq (local.get $tag_len) (i32.const 4)) (then
               (local.set $last (i32.sub (i32.mul (memory.size) (i32.const 65536)) (i32.const 1)))
               (i32.store8 (local.get $last) (i32.const 65))
@@ -241,6 +244,19 @@ fn out_of_bounds_result_poisons_the_next_call_only() {
     );
     assert_eq!(
         host.process("ok", T, "{}").outcome,
+        Outcome::Emitted(r#"{"b":3,"a":2}"#.into())
+    );
+    // Without any host call the poisoned call runs to its end and is still dropped.
+    assert_eq!(
+        host.process("bad", T, "{}").outcome,
+        Outcome::Dropped(DropReason::InvalidPointer)
+    );
+    assert_eq!(
+        host.process("pure!", T, "{}").outcome,
+        Outcome::Dropped(DropReason::Trap("out of bounds memory access".into()))
+    );
+    assert_eq!(
+        host.process("pure!", T, "{}").outcome,
         Outcome::Emitted(r#"{"b":3,"a":2}"#.into())
     );
     // No NUL before the end of linear memory is just as invalid.
