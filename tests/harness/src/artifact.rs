@@ -136,6 +136,15 @@ impl LineOutcome {
     }
 }
 
+/// Feeds one JSON line through `host` with `tag` and the current time.
+pub fn process_line(host: &mut FluentBitHost, tag: &str, line: &[u8]) -> LineOutcome {
+    match record_text(line) {
+        Ok(None) => LineOutcome::Blank,
+        Err(err) => LineOutcome::Rejected(err),
+        Ok(Some(text)) => LineOutcome::Processed(host.process(tag, RecordTime::now(), text)),
+    }
+}
+
 /// Feeds `lines` (JSON lines) through `host` with `tag` and the current time.
 pub fn run_lines<L: AsRef<[u8]>>(
     host: &mut FluentBitHost,
@@ -144,10 +153,6 @@ pub fn run_lines<L: AsRef<[u8]>>(
 ) -> Vec<LineOutcome> {
     lines
         .into_iter()
-        .map(|line| match record_text(line.as_ref()) {
-            Ok(None) => LineOutcome::Blank,
-            Err(err) => LineOutcome::Rejected(err),
-            Ok(Some(text)) => LineOutcome::Processed(host.process(tag, RecordTime::now(), text)),
-        })
+        .map(|line| process_line(host, tag, line.as_ref()))
         .collect()
 }

@@ -4,11 +4,10 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use crate::artifact::{LineOutcome, StagedConfig, DEFAULT_TAG, SCRUB_FUNCTION};
+use crate::artifact::{process_line, LineOutcome, StagedConfig, DEFAULT_TAG, SCRUB_FUNCTION};
 use crate::fluent_bit::{
     CallReport, FluentBitConfig, FluentBitHost, HostLogLine, LogLevel, Outcome,
 };
-use crate::jsonl::record_text;
 use crate::size::parse_size;
 use crate::HarnessError;
 
@@ -159,16 +158,7 @@ pub fn run_fluent_bit(
     for (index, line) in input.split(b'\n').enumerate() {
         let line_no = index.saturating_add(1);
         let line = line.map_err(io_err)?;
-        let outcome = match record_text(&line) {
-            Ok(None) => LineOutcome::Blank,
-            Err(err) => LineOutcome::Rejected(err),
-            Ok(Some(text)) => LineOutcome::Processed(host.process(
-                &args.tag,
-                crate::fluent_bit::RecordTime::now(),
-                text,
-            )),
-        };
-        match outcome {
+        match process_line(&mut host, &args.tag, &line) {
             LineOutcome::Blank => {}
             LineOutcome::Rejected(err) => {
                 summary.rejected_lines = summary.rejected_lines.saturating_add(1);

@@ -4,14 +4,16 @@
 //! while each Fluent Bit filter has its own `wasm_stack_size`. Proxy-wasm VMs of one
 //! plugin will share one engine (and compiled module) across their stores.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::{Config, Engine, Module, Store};
 
 use crate::HarnessError;
 
 /// Engine settings a host emulation chooses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EngineOptions {
     /// Count wasm instructions with wasmtime fuel.
     pub fuel: bool,
@@ -20,19 +22,47 @@ pub struct EngineOptions {
 }
 
 /// A wasmtime engine configured for the harness.
+///
+/// Engines and compiled modules are cached per process: tests create many hosts for
+/// the same artifact, and compiling a few hundred KiB of wasm with a debug build of
+/// Cranelift takes seconds.
 #[derive(Clone)]
 pub struct HarnessEngine {
     engine: Engine,
     options: EngineOptions,
+    modules: Arc<Mutex<Vec<CompiledModule>>>,
+}
+
+/// A module's bytes and its compiled form.
+type CompiledModule = (Vec<u8>, Module);
+
+type EngineCache = Mutex<HashMap<EngineOptions, HarnessEngine>>;
+
+fn engine_cache() -> &'static EngineCache {
+    static CACHE: OnceLock<EngineCache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 impl HarnessEngine {
+    /// The process-wide engine for `options`, created on first use.
     pub fn new(options: EngineOptions) -> Result<Self, HarnessError> {
+        let mut cache = engine_cache()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(engine) = cache.get(&options) {
+            return Ok(engine.clone());
+        }
         let mut config = Config::new();
         config.consume_fuel(options.fuel);
         config.max_wasm_stack(options.max_wasm_stack);
         let engine = Engine::new(&config).map_err(|e| HarnessError::wasm("engine setup", &e))?;
-        Ok(Self { engine, options })
+        let engine = Self {
+            engine,
+            options,
+            modules: Arc::new(Mutex::new(Vec::new())),
+        };
+        cache.insert(options, engine.clone());
+        Ok(engine)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -43,9 +73,19 @@ impl HarnessEngine {
         self.options
     }
 
-    /// Compiles a module from `.wasm` bytes or WAT text.
+    /// Compiles a module from `.wasm` bytes or WAT text (cached by content).
     pub fn compile(&self, bytes: &[u8]) -> Result<Module, HarnessError> {
-        Module::new(&self.engine, bytes).map_err(|e| HarnessError::wasm("compile", &e))
+        let mut modules = self
+            .modules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, module)) = modules.iter().find(|(b, _)| b.as_slice() == bytes) {
+            return Ok(module.clone());
+        }
+        let module =
+            Module::new(&self.engine, bytes).map_err(|e| HarnessError::wasm("compile", &e))?;
+        modules.push((bytes.to_vec(), module.clone()));
+        Ok(module)
     }
 
     pub fn compile_file(&self, path: &Path) -> Result<Module, HarnessError> {

@@ -24,10 +24,10 @@
 //!
 //! The instance is created once and is persistent (Fluent Bit >= 4.1).
 //!
-//! Linear-memory stack: WAMR's fast interpreter counts `wasm_stack_size` bytes of
-//! interpreter frames; wasmtime runs native code whose frames have other sizes. The
-//! harness maps the stack size onto wasmtime's `max_wasm_stack` with
-//! [`max_wasm_stack_for`], calibrated on a recursive serde_json parse; see there.
+//! Stack: WAMR's fast interpreter counts `wasm_stack_size` bytes of interpreter frames;
+//! wasmtime runs native code whose frames have other sizes. The harness maps the stack
+//! size onto wasmtime's `max_wasm_stack` with [`max_wasm_stack_for`], calibrated on a
+//! recursive serde_json parse; see there for how far that can be trusted.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -79,6 +79,9 @@ pub struct FluentBitConfig {
     pub wasm_stack_size: u64,
     /// Harness only: meter wasm instructions per call with wasmtime fuel.
     pub fuel: bool,
+    /// Harness only: native stack for wasm in bytes instead of
+    /// [`max_wasm_stack_for`]`(effective_stack_size())` (for calibration runs).
+    pub max_wasm_stack_override: Option<usize>,
 }
 
 impl FluentBitConfig {
@@ -91,6 +94,7 @@ impl FluentBitConfig {
             wasm_heap_size: DEFAULT_HEAP_SIZE,
             wasm_stack_size: DEFAULT_STACK_SIZE,
             fuel: false,
+            max_wasm_stack_override: None,
         }
     }
 
@@ -174,6 +178,12 @@ impl FluentBitConfig {
             DEFAULT_STACK_SIZE
         }
     }
+
+    /// wasmtime `max_wasm_stack` used for this filter.
+    pub fn max_wasm_stack(&self) -> usize {
+        self.max_wasm_stack_override
+            .unwrap_or_else(|| max_wasm_stack_for(self.effective_stack_size()))
+    }
 }
 
 /// `FLB_CONFIG_MAP_CLIST`: comma separated, entries trimmed, empty entries dropped.
@@ -188,24 +198,30 @@ fn split_clist(value: &str) -> Vec<String> {
 
 /// wasmtime native stack granted for a WAMR `wasm_stack_size`.
 ///
-/// Calibrated (see `tests/harness/calibration/`) so that the nesting depth at which a
-/// recursive `serde_json::Value` parse overflows is at most what Fluent Bit showed
-/// (8K: fails at depth 8; 16K: 15 reached; 64K: 60 reached). Native frames and WAMR
-/// interpreter frames do not scale alike across code, so this is an approximation that
-/// errs on the early side for that workload, not an exact model.
+/// WAMR's fast interpreter counts `wasm_stack_size` bytes of interpreter frames;
+/// wasmtime runs native code with its own frame sizes, so no mapping is exact. This one
+/// is calibrated on the workload measured under WAMR (hosts document): a recursive
+/// `serde_json::Value` parse of nested objects, which reached depth 7 with the 8192
+/// default (overflow at 8), 15 with 16K, 60 with 64K and serde_json's own limit (127)
+/// with 256K (Fluent Bit units, K = 1000), i.e. about 1067 WAMR stack bytes per level.
+/// Under wasmtime 48 the same module (`calibration/`, release build) needs about 190
+/// native bytes per level plus a fixed part (raw max_wasm_stack 8192 -> 35 levels,
+/// 16384 -> 78). With this mapping the harness reaches 7, 14, 59 and 127 levels for
+/// 8192, 16K, 64K and 256K: equal to WAMR or one level earlier
+/// (`examples/stack_calibration.rs` re-measures it). Other code may have another
+/// native/interpreter frame ratio: treat overflows near the limit as indicative only.
 pub fn max_wasm_stack_for(wasm_stack_size: u64) -> usize {
     let scaled = wasm_stack_size
-        .saturating_mul(STACK_SCALE_NUM)
-        .checked_div(STACK_SCALE_DEN)
-        .unwrap_or(wasm_stack_size);
-    usize::try_from(scaled)
-        .unwrap_or(usize::MAX)
-        .max(MIN_MAX_WASM_STACK)
+        .saturating_mul(NATIVE_BYTES_PER_LEVEL)
+        .checked_div(WAMR_BYTES_PER_LEVEL)
+        .unwrap_or(wasm_stack_size)
+        .saturating_add(NATIVE_FIXED_BYTES);
+    usize::try_from(scaled).unwrap_or(usize::MAX)
 }
 
-const STACK_SCALE_NUM: u64 = 1;
-const STACK_SCALE_DEN: u64 = 1;
-const MIN_MAX_WASM_STACK: usize = 4096;
+const NATIVE_BYTES_PER_LEVEL: u64 = 190;
+const WAMR_BYTES_PER_LEVEL: u64 = 1067;
+const NATIVE_FIXED_BYTES: u64 = 1344;
 
 /// Record time as the host passes it (`tv_sec` truncated to 32 bits, `tv_nsec`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,7 +353,7 @@ impl FluentBitHost {
     pub fn new(config: FluentBitConfig) -> Result<Self, HarnessError> {
         let engine = HarnessEngine::new(EngineOptions {
             fuel: config.fuel,
-            max_wasm_stack: max_wasm_stack_for(config.effective_stack_size()),
+            max_wasm_stack: config.max_wasm_stack(),
         })?;
         let bytes = std::fs::read(&config.wasm_path)
             .map_err(|e| HarnessError::io(&config.wasm_path, &e))?;
@@ -349,7 +365,7 @@ impl FluentBitHost {
     pub fn from_bytes(config: FluentBitConfig, bytes: &[u8]) -> Result<Self, HarnessError> {
         let engine = HarnessEngine::new(EngineOptions {
             fuel: config.fuel,
-            max_wasm_stack: max_wasm_stack_for(config.effective_stack_size()),
+            max_wasm_stack: config.max_wasm_stack(),
         })?;
         Self::with_engine(config, engine, bytes)
     }
@@ -716,8 +732,12 @@ impl FluentBitHost {
             return Outcome::Dropped(DropReason::Empty);
         }
         match parse_like_flb_pack_json(bytes) {
-            PackResult::Object { end, values: 1 } => Outcome::Emitted(
-                String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned(),
+            PackResult::Object {
+                start,
+                end,
+                values: 1,
+            } => Outcome::Emitted(
+                String::from_utf8_lossy(bytes.get(start..end).unwrap_or_default()).into_owned(),
             ),
             PackResult::Object { values, .. } => Outcome::Corrupted { values },
             other => {
@@ -836,7 +856,14 @@ fn wamr_exception_text(err: &wasmtime::Error) -> String {
             unlinked.name()
         );
     }
-    wamr_exception_static(err).to_owned()
+    let text = wamr_exception_static(err);
+    if err.downcast_ref::<Trap>().is_none() && err.downcast_ref::<I32Exit>().is_none() {
+        // A WASI host function failed (wasmtime-wasi traps where WAMR may return an
+        // errno, e.g. on unaligned pointers). Its root cause names the check, never
+        // guest memory contents.
+        return format!("{text}: {}", err.root_cause());
+    }
+    text.to_owned()
 }
 
 fn wamr_exception_static(err: &wasmtime::Error) -> &'static str {
@@ -869,8 +896,12 @@ fn wamr_exception_static(err: &wasmtime::Error) -> &'static str {
 /// How `flb_pack_json` (yyjson backend) sees a result text.
 #[derive(Debug, PartialEq, Eq)]
 enum PackResult {
-    /// First value is an object ending at byte `end`; `values` JSON values were read.
-    Object { end: usize, values: usize },
+    /// First value is an object at `start..end`; `values` JSON values were read.
+    Object {
+        start: usize,
+        end: usize,
+        values: usize,
+    },
     /// First value parsed but is not an object.
     NotObject,
     /// Nothing parsed.
@@ -912,7 +943,7 @@ fn parse_like_flb_pack_json(bytes: &[u8]) -> PackResult {
     match first {
         None => PackResult::Invalid,
         Some((_, _, false)) => PackResult::NotObject,
-        Some((_, end, true)) => PackResult::Object { end, values },
+        Some((start, end, true)) => PackResult::Object { start, end, values },
     }
 }
 
@@ -924,15 +955,27 @@ mod tests {
     fn pack_json_emulation() {
         assert_eq!(
             parse_like_flb_pack_json(br#"{"a":1}"#),
-            PackResult::Object { end: 7, values: 1 }
+            PackResult::Object {
+                start: 0,
+                end: 7,
+                values: 1
+            }
         );
         assert_eq!(
             parse_like_flb_pack_json(b"  {\"a\":1}  trailing junk"),
-            PackResult::Object { end: 9, values: 1 }
+            PackResult::Object {
+                start: 2,
+                end: 9,
+                values: 1
+            }
         );
         assert_eq!(
             parse_like_flb_pack_json(br#"{"a":1}{"b":2}"#),
-            PackResult::Object { end: 7, values: 2 }
+            PackResult::Object {
+                start: 0,
+                end: 7,
+                values: 2
+            }
         );
         assert_eq!(parse_like_flb_pack_json(b"[1,2]"), PackResult::NotObject);
         assert_eq!(parse_like_flb_pack_json(b"42"), PackResult::NotObject);
