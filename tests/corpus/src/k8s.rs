@@ -1671,18 +1671,22 @@ impl Gen<'_> {
     /// TokenReview by an authenticating proxy: the bearer token in the request,
     /// the resolved (human) user in the response.
     fn token_review(&mut self) -> Request {
-        let token = if self.rng.chance(0.5) {
-            let t = pii::bearer_token(&mut self.rng);
-            self.pending.at(&t, "bearer", "requestObject.spec.token")
+        let (token, kind) = if self.rng.chance(0.5) {
+            (pii::bearer_token(&mut self.rng), "bearer")
         } else {
-            let t = pii::jwt(
+            let now = self.now_us / 1_000_000;
+            let jwt = pii::jwt(
                 &mut self.rng,
                 "https://oidc.acme.example",
                 "auth0|7f3c2a91",
-                self.now_us / 1_000_000,
+                now,
             );
-            self.pending.at(&t, "jwt", "requestObject.spec.token")
+            (jwt, "jwt")
         };
+        // The API server echoes the reviewed token back in the response.
+        for side in ["requestObject", "responseObject"] {
+            self.pending.at(&token, kind, &format!("{side}.spec.token"));
+        }
         let user = self.pending.at(
             &pii::corp_email(&mut self.rng),
             "username",

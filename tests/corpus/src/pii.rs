@@ -54,7 +54,8 @@ pub fn person(rng: &mut Rng) -> (String, String) {
     (first, rng.pick(LAST).to_string())
 }
 
-/// `First Last` as written in free text and forms (may be non-ASCII).
+/// `First M. Last` as written in forms (may be non-ASCII); the middle
+/// initial keeps short names like `Wei Kim` from being ordinary text.
 pub fn full_name(rng: &mut Rng) -> String {
     let cap = |s: &str| {
         let mut c = s.chars();
@@ -63,7 +64,8 @@ pub fn full_name(rng: &mut Rng) -> String {
             .unwrap_or_default()
     };
     let (first, last) = (*rng.pick(FIRST), *rng.pick(LAST));
-    format!("{} {}", cap(first), cap(last))
+    let middle = char::from(b'A' + rng.below(26) as u8);
+    format!("{} {middle}. {}", cap(first), cap(last))
 }
 
 /// `first.last<2 digits>@corp-domain`, used as an OIDC username.

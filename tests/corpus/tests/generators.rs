@@ -112,6 +112,75 @@ fn assert_planted_at_paths(c: &Corpus) {
     }
 }
 
+/// Calls `f(path, string)` for every string leaf, with paths written the way
+/// the generators write them (`[*]` for array items, keys quoted unless plain).
+fn leaves(v: &Value, path: &str, f: &mut impl FnMut(&str, &str)) {
+    match v {
+        Value::String(s) => f(path, s),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| leaves(i, &format!("{path}[*]"), f)),
+        Value::Object(m) => {
+            for (k, child) in m {
+                let key = if k
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    k.clone()
+                } else {
+                    format!("\"{k}\"")
+                };
+                let p = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                };
+                leaves(child, &p, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Asserts that planted values occur nowhere but at their recorded paths
+/// (so the truth is complete and no ordinary text contains a planted value).
+fn assert_no_unrecorded_occurrence(c: &Corpus) {
+    // Every planted value has >= 8 bytes: index them by their first 8.
+    let mut by_prefix: HashMap<&[u8], Vec<&dp_audit_corpus::Planted>> = HashMap::new();
+    for p in &c.truth.planted {
+        by_prefix
+            .entry(&p.value.as_bytes()[..8])
+            .or_default()
+            .push(p);
+    }
+    let mut occurrences = 0;
+    for v in parse(c) {
+        leaves(&v, "", &mut |path, s| {
+            let b = s.as_bytes();
+            for i in 0..b.len().saturating_sub(7) {
+                for p in by_prefix.get(&b[i..i + 8]).into_iter().flatten() {
+                    if b[i..].starts_with(p.value.as_bytes()) {
+                        occurrences += 1;
+                        assert!(
+                            p.paths.iter().any(|q| q == path),
+                            "{} ({}) also occurs at {path}",
+                            p.value,
+                            p.kind
+                        );
+                    }
+                }
+            }
+        });
+    }
+    assert!(occurrences >= c.truth.planted.len());
+}
+
+#[test]
+fn planted_values_occur_only_at_recorded_paths() {
+    assert_no_unrecorded_occurrence(&k8s(1500, 11, 0.3));
+    assert_no_unrecorded_occurrence(&envoy(2000, 11, 0.3));
+}
+
 fn k8s_recount(c: &Corpus, window: i64) -> Counts {
     let mut counts = Counts::new(window);
     for v in parse(c) {

@@ -94,6 +94,7 @@ fn grammar(b: &[u8]) -> Option<usize> {
         match b.get(i)? {
             b'{' | b'[' => {
                 let open = b[i];
+                max_depth = max_depth.max(stack.len() + 1);
                 i += 1;
                 ws(b, &mut i);
                 let close = if open == b'{' { b'}' } else { b']' };
@@ -101,7 +102,6 @@ fn grammar(b: &[u8]) -> Option<usize> {
                     i += 1;
                 } else {
                     stack.push(open);
-                    max_depth = max_depth.max(stack.len());
                     if open == b'{' && !key(&mut i) {
                         return None;
                     }
