@@ -2,7 +2,7 @@
 //!
 //! - [`k8s_audit`]: Kubernetes `audit.k8s.io/v1` Event JSON lines;
 //! - [`envoy_access`]: Envoy JSON access-log lines;
-//! - [`hostile`]: malformed and extreme records for robustness tests;
+//! - [`hostile()`]: malformed and extreme records for robustness tests;
 //! - [`jsonl::compact_objects`]: turns real sample files into JSON lines.
 //!
 //! Output is a pure function of the configuration (own PRNG, no clock, no

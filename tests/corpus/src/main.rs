@@ -143,9 +143,7 @@ fn run(args: &[String]) -> Result<(), String> {
                     out.push(b'\n');
                 }
             }
-            std::io::stdout()
-                .write_all(&out)
-                .map_err(|e| format!("stdout: {e}"))
+            std::io::stdout().write_all(&out).map_err(|e| format!("stdout: {e}"))
         }
         Some("-h" | "--help") => {
             print!("{USAGE}");
