@@ -17,10 +17,13 @@ use crate::time::rfc3339_millis;
 use crate::truth::{Counts, Planter, Truth};
 use crate::Corpus;
 
+/// Upper bound on users: keeps unique-id generation far from exhausting its space.
+pub const MAX_USERS: usize = 1_000_000;
+
 #[derive(Clone, Debug)]
 pub struct EnvoyConfig {
     pub events: usize,
-    /// Distinct signed-in end users (anonymous traffic comes on top).
+    /// Distinct signed-in end users (anonymous traffic comes on top), at most `MAX_USERS`.
     pub users: usize,
     pub seed: u64,
     /// Probability that a request carries planted secrets beyond identity data.
@@ -87,7 +90,7 @@ const ROUTES: &[(&str, &str, &str, &str, u32)] = &[
 pub fn envoy_access(cfg: &EnvoyConfig) -> Corpus {
     let mut rng = Rng::new(cfg.seed);
     let mut used = std::collections::HashSet::new();
-    let users: Vec<User> = (0..cfg.users)
+    let users: Vec<User> = (0..cfg.users.min(MAX_USERS))
         .map(|i| {
             let (id, id_kind) = loop {
                 let (id, kind) = match i % 3 {

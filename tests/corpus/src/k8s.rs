@@ -19,11 +19,15 @@ use crate::time::{rfc3339_micros, rfc3339_secs};
 use crate::truth::{Counts, Planter, Truth};
 use crate::Corpus;
 
+/// Upper bound on principals: keeps unique-name generation far from exhausting its space.
+pub const MAX_USERS: usize = 100_000;
+
 #[derive(Clone, Debug)]
 pub struct K8sConfig {
     /// Lines to write (a request may take two lines: RequestReceived + final stage).
     pub events: usize,
-    /// Distinct principals (humans, service accounts, nodes, controllers, anonymous).
+    /// Distinct principals (humans, service accounts, nodes, controllers,
+    /// anonymous), clamped to `1..=MAX_USERS`.
     pub users: usize,
     pub seed: u64,
     /// Probability that an event carries planted secrets beyond identity data.
@@ -267,7 +271,7 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 pub fn k8s_audit(cfg: &K8sConfig) -> Corpus {
     let mut rng = Rng::new(cfg.seed);
-    let principals = population(&mut rng, cfg.users.max(1));
+    let principals = population(&mut rng, cfg.users.clamp(1, MAX_USERS));
     let mut cumulative = Vec::with_capacity(principals.len());
     let mut acc = 0.0;
     for p in &principals {
@@ -313,7 +317,7 @@ pub fn k8s_audit(cfg: &K8sConfig) -> Corpus {
 fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
     let anonymous = usize::from(n >= 5);
     let controllers = (n / 10).min(CONTROLLERS.len());
-    let nodes = n * 15 / 100;
+    let nodes = (n * 15 / 100).min(2_000);
     let sas = n / 4;
     let humans = n - anonymous - controllers - nodes - sas;
     let mut used = std::collections::HashSet::new();
@@ -363,11 +367,12 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
     }
     for i in 0..sas {
         let ns = if i % 2 == 0 { *rng.pick(SYSTEM_NS) } else { *rng.pick(NAMESPACES) };
-        let name = SA_NAMES[i % SA_NAMES.len()];
-        let username = format!("system:serviceaccount:{ns}:{name}");
-        if !used.insert(username.clone()) {
-            continue;
+        let mut name = SA_NAMES[i % SA_NAMES.len()].to_string();
+        if !used.insert(format!("system:serviceaccount:{ns}:{name}")) {
+            name = format!("{name}-{i}"); // unique: i is
+            used.insert(format!("system:serviceaccount:{ns}:{name}"));
         }
+        let username = format!("system:serviceaccount:{ns}:{name}");
         let node = format!("ip-10-0-{}-{}.ec2.internal", rng.below(64), rng.range(2, 250));
         let pod = format!("{name}-{}-{}", rng.chars(LOWER_DIGITS, 9), rng.chars(LOWER_DIGITS, 5));
         let extra = vec![
@@ -400,7 +405,12 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
     }
     let version = *rng.pick(VERSIONS);
     for _ in 0..nodes {
-        let (a, b) = (rng.below(64), rng.range(2, 250));
+        let (a, b) = loop {
+            let (a, b) = (rng.below(64), rng.range(2, 250));
+            if used.insert(format!("node/{a}/{b}")) {
+                break (a, b);
+            }
+        };
         out.push(Principal {
             role: Role::Node,
             personal: false,

@@ -200,6 +200,12 @@ fn exact_line_counts_including_edge_sizes() {
         assert_eq!(envoy(n, 1, 0.5).lines.len(), n);
         assert_eq!(k8s(n, 1, 0.5).truth.counts.all.total, n as u64);
     }
+    // Principals are distinct and never more than asked for.
+    for users in [5, 60, 400] {
+        let c = k8s_audit(&K8sConfig { events: 3000, users, ..K8sConfig::default() });
+        let named = c.truth.counts.all.by_user.keys().filter(|u| !u.is_empty()).count();
+        assert!(named <= users && named > users / 3, "{named} of {users}");
+    }
     // A single principal and no users at all still work.
     let one = k8s_audit(&K8sConfig { events: 50, users: 1, ..K8sConfig::default() });
     assert_eq!(
