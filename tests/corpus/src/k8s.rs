@@ -427,13 +427,32 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
         });
     }
     for name in CONTROLLERS.iter().take(controllers) {
-        let component = name.rsplit(':').next().unwrap_or(name);
+        // Controllers inside kube-controller-manager use their own service accounts.
+        let (groups, agent) = match name.strip_prefix("system:serviceaccount:kube-system:") {
+            Some(_) => (
+                vec![
+                    "system:serviceaccounts",
+                    "system:serviceaccounts:kube-system",
+                    "system:authenticated",
+                ],
+                format!(
+                    "kube-controller-manager/{version} (linux/amd64) kubernetes/6813625/{name}"
+                ),
+            ),
+            None => {
+                let component = name.trim_start_matches("system:");
+                (
+                    vec!["system:authenticated"],
+                    format!("{component}/{version} (linux/amd64) kubernetes/6813625"),
+                )
+            }
+        };
         out.push(Principal {
             role: Role::Controller,
             personal: false,
             username: name.to_string(),
             uid: None,
-            groups: vec!["system:authenticated".to_string()],
+            groups: groups.into_iter().map(String::from).collect(),
             extra: Vec::new(),
             ip: if rng.chance(0.5) {
                 "::1".to_string()
@@ -442,7 +461,7 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
             },
             ip_kind: None,
             proxy_ip: None,
-            agent: format!("{component}/{version} (linux/amd64) kubernetes/6813625"),
+            agent,
             namespace: "kube-system".to_string(),
             weight: 10.0,
         });
@@ -899,6 +918,9 @@ impl Gen<'_> {
                 format!("{:.6}s", (stage_ts - received) as f64 / 1e6),
             ));
         }
+        if ann.is_empty() {
+            return ev.end(); // Go's `omitempty` drops an empty annotations map.
+        }
         ann.sort();
         let mut a = Obj::go();
         for (k, v) in &ann {
@@ -924,6 +946,10 @@ impl Gen<'_> {
                 let mut parts = p.username.rsplit(':');
                 let (name, ns) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
                 format!("RBAC: allowed by ClusterRoleBinding \"{name}\" of ClusterRole \"{name}\" to ServiceAccount \"{name}/{ns}\"")
+            }
+            Role::Controller if p.username.starts_with("system:serviceaccount:") => {
+                let name = p.username.rsplit(':').next().unwrap_or("");
+                format!("RBAC: allowed by ClusterRoleBinding \"system:controller:{name}\" of ClusterRole \"system:controller:{name}\" to ServiceAccount \"{name}/kube-system\"")
             }
             Role::Controller | Role::Anonymous => {
                 let u = &p.username;
