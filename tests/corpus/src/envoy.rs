@@ -17,10 +17,13 @@ use crate::time::rfc3339_millis;
 use crate::truth::{Counts, Planter, Truth};
 use crate::Corpus;
 
+/// Upper bound on users: keeps unique-id generation far from exhausting its space.
+pub const MAX_USERS: usize = 1_000_000;
+
 #[derive(Clone, Debug)]
 pub struct EnvoyConfig {
     pub events: usize,
-    /// Distinct signed-in end users (anonymous traffic comes on top).
+    /// Distinct signed-in end users (anonymous traffic comes on top), at most `MAX_USERS`.
     pub users: usize,
     pub seed: u64,
     /// Probability that a request carries planted secrets beyond identity data.
@@ -69,46 +72,16 @@ const ANON_AGENTS: &[&str] = &[
 
 /// (method, authority, path template, upstream service, weight); `{id}` is replaced.
 const ROUTES: &[(&str, &str, &str, &str, u32)] = &[
-    (
-        "GET",
-        "www.acme.example",
-        "/static/js/app.{hex}.js",
-        "frontend",
-        20,
-    ),
+    ("GET", "www.acme.example", "/static/js/app.{hex}.js", "frontend", 20),
     ("GET", "www.acme.example", "/", "frontend", 8),
     ("GET", "shop.acme.example", "/products/{id}", "frontend", 12),
-    (
-        "GET",
-        "api.acme.example",
-        "/api/v1/products?page={n}&limit=24",
-        "catalog",
-        14,
-    ),
+    ("GET", "api.acme.example", "/api/v1/products?page={n}&limit=24", "catalog", 14),
     ("GET", "api.acme.example", "/api/v1/cart", "cart", 8),
     ("POST", "api.acme.example", "/api/v1/cart/items", "cart", 6),
     ("POST", "api.acme.example", "/api/v1/orders", "orders", 4),
-    (
-        "GET",
-        "api.acme.example",
-        "/api/v1/orders/{id}",
-        "orders",
-        5,
-    ),
-    (
-        "PUT",
-        "api.acme.example",
-        "/api/v1/users/me/preferences",
-        "accounts",
-        2,
-    ),
-    (
-        "DELETE",
-        "api.acme.example",
-        "/api/v1/cart/items/{id}",
-        "cart",
-        2,
-    ),
+    ("GET", "api.acme.example", "/api/v1/orders/{id}", "orders", 5),
+    ("PUT", "api.acme.example", "/api/v1/users/me/preferences", "accounts", 2),
+    ("DELETE", "api.acme.example", "/api/v1/cart/items/{id}", "cart", 2),
     ("POST", "auth.acme.example", "/oauth/token", "auth", 3),
     ("OPTIONS", "api.acme.example", "/api/v1/cart", "cart", 2),
     ("HEAD", "www.acme.example", "/healthz", "frontend", 1),
@@ -117,7 +90,7 @@ const ROUTES: &[(&str, &str, &str, &str, u32)] = &[
 pub fn envoy_access(cfg: &EnvoyConfig) -> Corpus {
     let mut rng = Rng::new(cfg.seed);
     let mut used = std::collections::HashSet::new();
-    let users: Vec<User> = (0..cfg.users)
+    let users: Vec<User> = (0..cfg.users.min(MAX_USERS))
         .map(|i| {
             let (id, id_kind) = loop {
                 let (id, kind) = match i % 3 {
@@ -133,11 +106,7 @@ pub fn envoy_access(cfg: &EnvoyConfig) -> Corpus {
             User {
                 id,
                 id_kind,
-                ip: if v6 {
-                    pii::client_ipv6(&mut rng)
-                } else {
-                    pii::client_ipv4(&mut rng)
-                },
+                ip: if v6 { pii::client_ipv6(&mut rng) } else { pii::client_ipv4(&mut rng) },
                 v6,
                 agent: rng.pick(AGENTS).to_string(),
             }
@@ -166,13 +135,7 @@ pub fn envoy_access(cfg: &EnvoyConfig) -> Corpus {
         counts.add(now, method, Some(code), &user);
         lines.push(line);
     }
-    Corpus {
-        lines,
-        truth: Truth {
-            planted: g.finish(),
-            counts,
-        },
-    }
+    Corpus { lines, truth: Truth { planted: g.finish(), counts } }
 }
 
 /// Builds one access-log line; returns it with the method, code and counted user.
@@ -195,34 +158,19 @@ fn request(
         Some(u) => (u.ip.clone(), u.v6, u.agent.clone()),
         None => {
             let v6 = rng.chance(0.2);
-            let ip = if v6 {
-                pii::client_ipv6(rng)
-            } else {
-                pii::client_ipv4(rng)
-            };
+            let ip = if v6 { pii::client_ipv6(rng) } else { pii::client_ipv4(rng) };
             (ip, v6, rng.pick(ANON_AGENTS).to_string())
         }
     };
-    g.at(
-        &client_ip,
-        if v6 { "ipv6" } else { "ipv4" },
-        "x_forwarded_for",
-    );
+    g.at(&client_ip, if v6 { "ipv6" } else { "ipv4" }, "x_forwarded_for");
     let lb = format!("10.0.{}.{}", rng.below(64), rng.range(2, 250));
     let port = rng.range(1024, 65535);
     let (remote, xff) = if rng.chance(0.7) {
         (format!("{lb}:{port}"), format!("{client_ip}, {lb}"))
     } else {
-        g.at(
-            &client_ip,
-            if v6 { "ipv6" } else { "ipv4" },
-            "downstream_remote_address",
-        );
-        let remote = if v6 {
-            format!("[{client_ip}]:{port}")
-        } else {
-            format!("{client_ip}:{port}")
-        };
+        g.at(&client_ip, if v6 { "ipv6" } else { "ipv4" }, "downstream_remote_address");
+        let remote =
+            if v6 { format!("[{client_ip}]:{port}") } else { format!("{client_ip}:{port}") };
         (remote, client_ip.clone())
     };
     let user_id = user.map(|u| g.at(&u.id, u.id_kind, "x-user-id"));
@@ -245,11 +193,7 @@ fn request(
             2 => {
                 let login = user.map_or_else(|| pii::plain_username(rng), |u| u.id.clone());
                 let pw = pii::password(rng);
-                let b = g.at(
-                    &pii::basic_credentials(&login, &pw),
-                    "basic",
-                    "authorization",
-                );
+                let b = g.at(&pii::basic_credentials(&login, &pw), "basic", "authorization");
                 authorization = Some(format!("Basic {b}"));
             }
             3 => {
@@ -260,11 +204,7 @@ fn request(
             4 => {
                 let (k, v, kind) = match rng.below(4) {
                     0 => ("access_token", pii::url_secret(rng, 40), "secret_param"),
-                    1 => (
-                        "api_key",
-                        format!("sk_live_{}", rng.chars(ALNUM, 24)),
-                        "secret_param",
-                    ),
+                    1 => ("api_key", format!("sk_live_{}", rng.chars(ALNUM, 24)), "secret_param"),
                     2 => ("password", pii::url_secret(rng, 16), "password"),
                     _ => ("code", pii::url_secret(rng, 32), "secret_param"),
                 };
@@ -274,20 +214,12 @@ fn request(
             }
             5 => {
                 let e = pii::email(rng);
-                let e = if rng.chance(0.5) {
-                    e.replace('@', "%40")
-                } else {
-                    e
-                };
+                let e = if rng.chance(0.5) { e.replace('@', "%40") } else { e };
                 let e = g.at(&e, "email", "path");
                 path = format!("/api/v1/newsletter/subscribe?email={e}&source=footer");
             }
             6 => {
-                let card = g.at(
-                    &pii::credit_card(rng).replace(' ', "-"),
-                    "credit_card",
-                    "path",
-                );
+                let card = g.at(&pii::credit_card(rng).replace(' ', "-"), "credit_card", "path");
                 path = format!(
                     "/api/v1/payments/charges?card_number={card}&amount={}",
                     rng.range(100, 99_999)
@@ -306,31 +238,17 @@ fn request(
     }
 
     let (code, flags, details, upstream) = match rng.below(1000) {
-        0..=9 => (
-            503,
-            "UF",
-            "upstream_reset_before_response_started{connection_failure}",
-            false,
-        ),
+        0..=9 => (503, "UF", "upstream_reset_before_response_started{connection_failure}", false),
         10..=14 => (504, "UT", "response_timeout", true),
         15..=29 => (404, "NR", "route_not_found", false),
         30..=44 => (429, "-", "via_upstream", true),
         45..=89 => (
-            if authorization.is_none() && authority == "api.acme.example" {
-                401
-            } else {
-                400
-            },
+            if authorization.is_none() && authority == "api.acme.example" { 401 } else { 400 },
             "-",
             "via_upstream",
             true,
         ),
-        90..=119 => (
-            if method == "GET" { 304 } else { 403 },
-            "-",
-            "via_upstream",
-            true,
-        ),
+        90..=119 => (if method == "GET" { 304 } else { 403 }, "-", "via_upstream", true),
         _ => (
             match method {
                 "POST" => 201,
@@ -349,11 +267,7 @@ fn request(
         304 => 0,
         _ => rng.range(19, 400),
     };
-    let bytes_received = if matches!(method, "POST" | "PUT") {
-        rng.range(60, 4_000)
-    } else {
-        0
-    };
+    let bytes_received = if matches!(method, "POST" | "PUT") { rng.range(60, 4_000) } else { 0 };
     let cluster = format!("outbound|8080||{service}.shop.svc.cluster.local");
     let upstream_host = format!("10.244.{}.{}:8080", rng.below(256), rng.range(2, 250));
 
@@ -369,14 +283,7 @@ fn request(
         ("duration", duration.to_string()),
         ("method", s(method)),
         ("path", s(&path)),
-        (
-            "protocol",
-            s(if rng.chance(0.6) {
-                "HTTP/2"
-            } else {
-                "HTTP/1.1"
-            }),
-        ),
+        ("protocol", s(if rng.chance(0.6) { "HTTP/2" } else { "HTTP/1.1" })),
         ("referer", opt(referer.as_deref())),
         ("request_id", s(&rng.uuid())),
         ("response_code", code.to_string()),
@@ -386,37 +293,19 @@ fn request(
         ("start_time", s(&rfc3339_millis(now))),
         (
             "upstream_cluster",
-            if code == 404 && flags == "NR" {
-                "null".to_string()
-            } else {
-                s(&cluster)
-            },
+            if code == 404 && flags == "NR" { "null".to_string() } else { s(&cluster) },
         ),
-        (
-            "upstream_host",
-            if upstream {
-                s(&upstream_host)
-            } else {
-                "null".to_string()
-            },
-        ),
+        ("upstream_host", if upstream { s(&upstream_host) } else { "null".to_string() }),
         (
             "upstream_service_time",
-            if upstream {
-                s(&duration.saturating_sub(1).to_string())
-            } else {
-                "null".to_string()
-            },
+            if upstream { s(&duration.saturating_sub(1).to_string()) } else { "null".to_string() },
         ),
         ("user_agent", s(&agent)),
         ("x-user-id", opt(user_id.as_deref())),
         ("x_forwarded_for", s(&xff)),
     ];
     fields.sort_by(|a, b| a.0.cmp(b.0));
-    let body: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{}:{v}", s(k)))
-        .collect();
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{}:{v}", s(k))).collect();
     let line = format!("{{{}}}", body.join(","));
     (line, method, code, user_id.unwrap_or_default())
 }

@@ -48,11 +48,7 @@ pub struct Obj {
 
 impl Obj {
     pub fn new(style: Style) -> Self {
-        Obj {
-            buf: String::from("{"),
-            style,
-            empty: true,
-        }
+        Obj { buf: String::from("{"), style, empty: true }
     }
 
     pub fn go() -> Self {
@@ -150,10 +146,7 @@ mod tests {
 
     #[test]
     fn go_style_escapes_html_characters() {
-        assert_eq!(
-            quote("a&b<c>\"\\\n\u{1}", Style::Go),
-            r#""a\u0026b\u003cc\u003e\"\\\n\u0001""#
-        );
+        assert_eq!(quote("a&b<c>\"\\\n\u{1}", Style::Go), r#""a\u0026b\u003cc\u003e\"\\\n\u0001""#);
         assert_eq!(quote("a&b<c>", Style::Plain), r#""a&b<c>""#);
     }
 

@@ -87,13 +87,7 @@ mod tests {
     #[test]
     fn rejects_non_objects_and_unterminated_input() {
         assert_eq!(compact_objects(b"[1]"), Err(SplitError::NotAnObject(0)));
-        assert_eq!(
-            compact_objects(b"{\"a\":\"b}"),
-            Err(SplitError::Unterminated)
-        );
-        assert_eq!(
-            compact_objects(b"{\"a\":1}}"),
-            Err(SplitError::NotAnObject(7))
-        );
+        assert_eq!(compact_objects(b"{\"a\":\"b}"), Err(SplitError::Unterminated));
+        assert_eq!(compact_objects(b"{\"a\":1}}"), Err(SplitError::NotAnObject(7)));
     }
 }

@@ -19,11 +19,15 @@ use crate::time::{rfc3339_micros, rfc3339_secs};
 use crate::truth::{Counts, Planter, Truth};
 use crate::Corpus;
 
+/// Upper bound on principals: keeps unique-name generation far from exhausting its space.
+pub const MAX_USERS: usize = 100_000;
+
 #[derive(Clone, Debug)]
 pub struct K8sConfig {
     /// Lines to write (a request may take two lines: RequestReceived + final stage).
     pub events: usize,
-    /// Distinct principals (humans, service accounts, nodes, controllers, anonymous).
+    /// Distinct principals (humans, service accounts, nodes, controllers,
+    /// anonymous), clamped to `1..=MAX_USERS`.
     pub users: usize,
     pub seed: u64,
     /// Probability that an event carries planted secrets beyond identity data.
@@ -77,23 +81,10 @@ struct Principal {
     weight: f64,
 }
 
-const NAMESPACES: &[&str] = &[
-    "payments",
-    "checkout",
-    "web",
-    "data",
-    "ml-training",
-    "team-a",
-    "team-b",
-    "default",
-];
-const SYSTEM_NS: &[&str] = &[
-    "kube-system",
-    "monitoring",
-    "ingress-nginx",
-    "cert-manager",
-    "argocd",
-];
+const NAMESPACES: &[&str] =
+    &["payments", "checkout", "web", "data", "ml-training", "team-a", "team-b", "default"];
+const SYSTEM_NS: &[&str] =
+    &["kube-system", "monitoring", "ingress-nginx", "cert-manager", "argocd"];
 const APPS: &[&str] = &[
     "api",
     "checkout",
@@ -209,9 +200,7 @@ impl Target {
         if !self.group.is_empty() {
             o = o.str("apiGroup", self.group);
         }
-        o.str("apiVersion", self.version)
-            .some_str("subresource", self.sub)
-            .end()
+        o.str("apiVersion", self.version).some_str("subresource", self.sub).end()
     }
 }
 
@@ -268,10 +257,7 @@ struct Gen<'a> {
 
 /// Quotes a key for a field selector when it is not a plain identifier.
 fn sel(key: &str) -> String {
-    if key
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         key.to_string()
     } else {
         format!("\"{key}\"")
@@ -285,7 +271,7 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 pub fn k8s_audit(cfg: &K8sConfig) -> Corpus {
     let mut rng = Rng::new(cfg.seed);
-    let principals = population(&mut rng, cfg.users.max(1));
+    let principals = population(&mut rng, cfg.users.clamp(1, MAX_USERS));
     let mut cumulative = Vec::with_capacity(principals.len());
     let mut acc = 0.0;
     for p in &principals {
@@ -320,33 +306,18 @@ pub fn k8s_audit(cfg: &K8sConfig) -> Corpus {
             counts.add(received, req.verb, None, g.counted_user(who, &req));
             lines.push(line);
         }
-        let stage = if req.watch {
-            "ResponseStarted"
-        } else {
-            "ResponseComplete"
-        };
+        let stage = if req.watch { "ResponseStarted" } else { "ResponseComplete" };
         let line = g.render(who, &req, &audit_id, stage, received, received + latency);
-        counts.add(
-            received,
-            req.verb,
-            Some(req.code),
-            g.counted_user(who, &req),
-        );
+        counts.add(received, req.verb, Some(req.code), g.counted_user(who, &req));
         lines.push(line);
     }
-    Corpus {
-        lines,
-        truth: Truth {
-            planted: g.planter.finish(),
-            counts,
-        },
-    }
+    Corpus { lines, truth: Truth { planted: g.planter.finish(), counts } }
 }
 
 fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
     let anonymous = usize::from(n >= 5);
     let controllers = (n / 10).min(CONTROLLERS.len());
-    let nodes = n * 15 / 100;
+    let nodes = (n * 15 / 100).min(2_000);
     let sas = n / 4;
     let humans = n - anonymous - controllers - nodes - sas;
     let mut used = std::collections::HashSet::new();
@@ -354,21 +325,13 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
     for i in 0..humans {
         let email_like = i % 10 < 7;
         let username = loop {
-            let u = if email_like {
-                pii::corp_email(rng)
-            } else {
-                pii::plain_username(rng)
-            };
+            let u = if email_like { pii::corp_email(rng) } else { pii::plain_username(rng) };
             if used.insert(u.clone()) {
                 break u;
             }
         };
         let v6 = rng.chance(0.3);
-        let ip = if v6 {
-            pii::client_ipv6(rng)
-        } else {
-            pii::client_ipv4(rng)
-        };
+        let ip = if v6 { pii::client_ipv6(rng) } else { pii::client_ipv4(rng) };
         let team = rng.pick(&["sre", "dev", "data", "payments"]);
         let mut extra = Vec::new();
         let mut groups = vec![format!("oidc:{team}"), "system:authenticated".to_string()];
@@ -403,26 +366,15 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
         });
     }
     for i in 0..sas {
-        let ns = if i % 2 == 0 {
-            *rng.pick(SYSTEM_NS)
-        } else {
-            *rng.pick(NAMESPACES)
-        };
-        let name = SA_NAMES[i % SA_NAMES.len()];
-        let username = format!("system:serviceaccount:{ns}:{name}");
-        if !used.insert(username.clone()) {
-            continue;
+        let ns = if i % 2 == 0 { *rng.pick(SYSTEM_NS) } else { *rng.pick(NAMESPACES) };
+        let mut name = SA_NAMES[i % SA_NAMES.len()].to_string();
+        if !used.insert(format!("system:serviceaccount:{ns}:{name}")) {
+            name = format!("{name}-{i}"); // unique: i is
+            used.insert(format!("system:serviceaccount:{ns}:{name}"));
         }
-        let node = format!(
-            "ip-10-0-{}-{}.ec2.internal",
-            rng.below(64),
-            rng.range(2, 250)
-        );
-        let pod = format!(
-            "{name}-{}-{}",
-            rng.chars(LOWER_DIGITS, 9),
-            rng.chars(LOWER_DIGITS, 5)
-        );
+        let username = format!("system:serviceaccount:{ns}:{name}");
+        let node = format!("ip-10-0-{}-{}.ec2.internal", rng.below(64), rng.range(2, 250));
+        let pod = format!("{name}-{}-{}", rng.chars(LOWER_DIGITS, 9), rng.chars(LOWER_DIGITS, 5));
         let extra = vec![
             (
                 "authentication.kubernetes.io/credential-id".to_string(),
@@ -430,10 +382,7 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
             ),
             ("authentication.kubernetes.io/node-name".to_string(), node),
             ("authentication.kubernetes.io/pod-name".to_string(), pod),
-            (
-                "authentication.kubernetes.io/pod-uid".to_string(),
-                rng.uuid(),
-            ),
+            ("authentication.kubernetes.io/pod-uid".to_string(), rng.uuid()),
         ];
         out.push(Principal {
             role: Role::ServiceAccount,
@@ -456,16 +405,18 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
     }
     let version = *rng.pick(VERSIONS);
     for _ in 0..nodes {
-        let (a, b) = (rng.below(64), rng.range(2, 250));
+        let (a, b) = loop {
+            let (a, b) = (rng.below(64), rng.range(2, 250));
+            if used.insert(format!("node/{a}/{b}")) {
+                break (a, b);
+            }
+        };
         out.push(Principal {
             role: Role::Node,
             personal: false,
             username: format!("system:node:ip-10-0-{a}-{b}.ec2.internal"),
             uid: None,
-            groups: vec![
-                "system:nodes".to_string(),
-                "system:authenticated".to_string(),
-            ],
+            groups: vec!["system:nodes".to_string(), "system:authenticated".to_string()],
             extra: Vec::new(),
             ip: format!("10.0.{a}.{b}"),
             ip_kind: None,
@@ -476,13 +427,32 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
         });
     }
     for name in CONTROLLERS.iter().take(controllers) {
-        let component = name.rsplit(':').next().unwrap_or(name);
+        // Controllers inside kube-controller-manager use their own service accounts.
+        let (groups, agent) = match name.strip_prefix("system:serviceaccount:kube-system:") {
+            Some(_) => (
+                vec![
+                    "system:serviceaccounts",
+                    "system:serviceaccounts:kube-system",
+                    "system:authenticated",
+                ],
+                format!(
+                    "kube-controller-manager/{version} (linux/amd64) kubernetes/6813625/{name}"
+                ),
+            ),
+            None => {
+                let component = name.trim_start_matches("system:");
+                (
+                    vec!["system:authenticated"],
+                    format!("{component}/{version} (linux/amd64) kubernetes/6813625"),
+                )
+            }
+        };
         out.push(Principal {
             role: Role::Controller,
             personal: false,
             username: name.to_string(),
             uid: None,
-            groups: vec!["system:authenticated".to_string()],
+            groups: groups.into_iter().map(String::from).collect(),
             extra: Vec::new(),
             ip: if rng.chance(0.5) {
                 "::1".to_string()
@@ -491,7 +461,7 @@ fn population(rng: &mut Rng, n: usize) -> Vec<Principal> {
             },
             ip_kind: None,
             proxy_ip: None,
-            agent: format!("{component}/{version} (linux/amd64) kubernetes/6813625"),
+            agent,
             namespace: "kube-system".to_string(),
             weight: 10.0,
         });
@@ -528,9 +498,7 @@ impl Gen<'_> {
     fn pick_principal(&mut self) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let x = self.rng.unit() * total;
-        self.cumulative
-            .partition_point(|&c| c <= x)
-            .min(self.principals.len() - 1)
+        self.cumulative.partition_point(|&c| c <= x).min(self.principals.len() - 1)
     }
 
     /// The user an event is counted under: `user.username`, or "" for 401s (empty user).
@@ -544,11 +512,7 @@ impl Gen<'_> {
 
     fn app_name(&mut self) -> String {
         let app = *self.rng.pick(APPS);
-        format!(
-            "{app}-{}-{}",
-            self.rng.chars(LOWER_DIGITS, 9),
-            self.rng.chars(LOWER_DIGITS, 5)
-        )
+        format!("{app}-{}-{}", self.rng.chars(LOWER_DIGITS, 9), self.rng.chars(LOWER_DIGITS, 5))
     }
 
     fn request(&mut self, who: usize, pii: bool) -> Request {
@@ -601,9 +565,7 @@ impl Gen<'_> {
                 ("event", 10),
             ]),
             (Role::Node, true) => {
-                *self
-                    .rng
-                    .weighted(&[("get-secret", 2), ("token", 2), ("event", 1)])
+                *self.rng.weighted(&[("get-secret", 2), ("token", 2), ("event", 1)])
             }
             (Role::Node, false) => *self.rng.weighted(&[
                 ("node-status", 30),
@@ -625,9 +587,7 @@ impl Gen<'_> {
             ]),
             (Role::Anonymous, true) => "proxy",
             (Role::Anonymous, false) => {
-                *self
-                    .rng
-                    .weighted(&[("nonresource", 8), ("list-pods", 1), ("get-secret", 1)])
+                *self.rng.weighted(&[("nonresource", 8), ("list-pods", 1), ("get-secret", 1)])
             }
         };
         let mut r = match act {
@@ -657,10 +617,9 @@ impl Gen<'_> {
                 }
                 simple(verb, t)
             }
-            "list-pods" => simple(
-                "list",
-                Target::new("pods", "", Some(&ns), None).query("limit=500"),
-            ),
+            "list-pods" => {
+                simple("list", Target::new("pods", "", Some(&ns), None).query("limit=500"))
+            }
             "watch-pods" => {
                 let q = format!(
                     "allowWatchBookmarks=true&resourceVersion={}&timeout=7m{}s&timeoutSeconds={}&watch=true",
@@ -676,16 +635,12 @@ impl Gen<'_> {
                 let name = format!("{}-config", self.rng.pick(APPS));
                 simple("get", Target::new("configmaps", "", Some(&ns), Some(&name)))
             }
-            "list-ns" => simple(
-                "list",
-                Target::new("namespaces", "", None, None).query("limit=500"),
-            ),
+            "list-ns" => {
+                simple("list", Target::new("namespaces", "", None, None).query("limit=500"))
+            }
             "lease" | "node-lease" => {
                 let name = if act == "node-lease" {
-                    self.principals[who]
-                        .username
-                        .trim_start_matches("system:node:")
-                        .to_string()
+                    self.principals[who].username.trim_start_matches("system:node:").to_string()
                 } else {
                     self.rng
                         .pick(&[
@@ -696,16 +651,8 @@ impl Gen<'_> {
                         ])
                         .to_string()
                 };
-                let lease_ns = if act == "node-lease" {
-                    "kube-node-lease"
-                } else {
-                    "kube-system"
-                };
-                let verb = if self.rng.chance(0.5) {
-                    "update"
-                } else {
-                    "get"
-                };
+                let lease_ns = if act == "node-lease" { "kube-node-lease" } else { "kube-system" };
+                let verb = if self.rng.chance(0.5) { "update" } else { "get" };
                 simple(
                     verb,
                     Target::new("leases", "coordination.k8s.io", Some(lease_ns), Some(&name))
@@ -713,14 +660,9 @@ impl Gen<'_> {
                 )
             }
             "node-status" => {
-                let name = self.principals[who]
-                    .username
-                    .trim_start_matches("system:node:")
-                    .to_string();
-                simple(
-                    "patch",
-                    Target::new("nodes", "", None, Some(&name)).sub("status"),
-                )
+                let name =
+                    self.principals[who].username.trim_start_matches("system:node:").to_string();
+                simple("patch", Target::new("nodes", "", None, Some(&name)).sub("status"))
             }
             "patch-deploy" => {
                 let name = *self.rng.pick(APPS);
@@ -794,16 +736,11 @@ impl Gen<'_> {
         if reason.is_empty() {
             return;
         }
-        let user = self.principals[r.impersonate.unwrap_or(who)]
-            .username
-            .clone();
+        let user = self.principals[r.impersonate.unwrap_or(who)].username.clone();
         let (resource, name, ns, group) = match &r.target {
-            Some(t) => (
-                t.resource,
-                t.name.clone().unwrap_or_default(),
-                t.namespace.clone(),
-                t.group,
-            ),
+            Some(t) => {
+                (t.resource, t.name.clone().unwrap_or_default(), t.namespace.clone(), t.group)
+            }
             None => ("", String::new(), None, ""),
         };
         let scope = match &ns {
@@ -838,12 +775,7 @@ impl Gen<'_> {
             504 => ("Timeout: request did not complete within requested timeout - context deadline exceeded".to_string(), None, false),
             _ => ("Internal error occurred: etcdserver: request timed out".to_string(), None, false),
         };
-        r.failure = Some(Failure {
-            message,
-            reason,
-            details,
-            names_user,
-        });
+        r.failure = Some(Failure { message, reason, details, names_user });
         if code >= 400 {
             r.response_object = None;
         }
@@ -920,14 +852,10 @@ impl Gen<'_> {
             let groups = o.groups.clone();
             ev = ev.raw(
                 "impersonatedUser",
-                &Obj::go()
-                    .str("username", &acting)
-                    .strs("groups", &groups)
-                    .end(),
+                &Obj::go().str("username", &acting).strs("groups", &groups).end(),
             );
             if acting_personal {
-                self.planter
-                    .at(&acting, "username", "impersonatedUser.username");
+                self.planter.at(&acting, "username", "impersonatedUser.username");
             }
         }
         ev = ev.strs("sourceIPs", &ips).str("userAgent", &agent);
@@ -938,13 +866,9 @@ impl Gen<'_> {
             let mut st = Obj::go().raw("metadata", "{}");
             if let Some(f) = &r.failure {
                 if f.names_user && acting_personal {
-                    self.planter
-                        .at(&acting, "username", "responseStatus.message");
+                    self.planter.at(&acting, "username", "responseStatus.message");
                 }
-                st = st
-                    .str("status", "Failure")
-                    .str("message", &f.message)
-                    .str("reason", f.reason);
+                st = st.str("status", "Failure").str("message", &f.message).str("reason", f.reason);
                 if let Some(d) = &f.details {
                     st = st.raw("details", d);
                 }
@@ -994,6 +918,9 @@ impl Gen<'_> {
                 format!("{:.6}s", (stage_ts - received) as f64 / 1e6),
             ));
         }
+        if ann.is_empty() {
+            return ev.end(); // Go's `omitempty` drops an empty annotations map.
+        }
         ann.sort();
         let mut a = Obj::go();
         for (k, v) in &ann {
@@ -1008,11 +935,7 @@ impl Gen<'_> {
             Role::Node => String::new(),
             Role::Human if acting_personal && self.rng.chance(0.5) => {
                 let ns = p.namespace.clone();
-                self.planter.at(
-                    acting,
-                    "username",
-                    "annotations.\"authorization.k8s.io/reason\"",
-                );
+                self.planter.at(acting, "username", "annotations.\"authorization.k8s.io/reason\"");
                 format!("RBAC: allowed by RoleBinding \"dev-edit/{ns}\" of ClusterRole \"edit\" to User \"{acting}\"")
             }
             Role::Human => {
@@ -1023,6 +946,10 @@ impl Gen<'_> {
                 let mut parts = p.username.rsplit(':');
                 let (name, ns) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
                 format!("RBAC: allowed by ClusterRoleBinding \"{name}\" of ClusterRole \"{name}\" to ServiceAccount \"{name}/{ns}\"")
+            }
+            Role::Controller if p.username.starts_with("system:serviceaccount:") => {
+                let name = p.username.rsplit(':').next().unwrap_or("");
+                format!("RBAC: allowed by ClusterRoleBinding \"system:controller:{name}\" of ClusterRole \"system:controller:{name}\" to ServiceAccount \"{name}/kube-system\"")
             }
             Role::Controller | Role::Anonymous => {
                 let u = &p.username;
@@ -1039,10 +966,7 @@ impl Gen<'_> {
             m = m.raw("annotations", a);
         }
         m.str("uid", &self.rng.uuid())
-            .str(
-                "resourceVersion",
-                &self.rng.range(10_000_000, 99_999_999).to_string(),
-            )
+            .str("resourceVersion", &self.rng.range(10_000_000, 99_999_999).to_string())
             .str("creationTimestamp", &created)
             .end()
     }
@@ -1059,10 +983,8 @@ impl Gen<'_> {
                 vec![(pw, "password")],
             ));
             if self.rng.chance(0.6) {
-                let (id, key) = (
-                    pii::aws_access_key_id(&mut self.rng),
-                    pii::aws_secret_key(&mut self.rng),
-                );
+                let (id, key) =
+                    (pii::aws_access_key_id(&mut self.rng), pii::aws_secret_key(&mut self.rng));
                 data.push((
                     "aws.credentials".into(),
                     format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {key}\n"),
@@ -1079,11 +1001,7 @@ impl Gen<'_> {
             }
         } else {
             data.push(("LOG_LEVEL".into(), "info".into(), vec![]));
-            data.push((
-                "FEATURE_FLAGS".into(),
-                "checkout-v2,fast-search".into(),
-                vec![],
-            ));
+            data.push(("FEATURE_FLAGS".into(), "checkout-v2,fast-search".into(), vec![]));
         }
         data.sort_by(|a, b| a.0.cmp(&b.0));
         let mut data_json = Obj::go();
@@ -1133,13 +1051,8 @@ impl Gen<'_> {
             }
         }
         let create = self.rng.chance(0.7);
-        let t = Target::new(
-            "configmaps",
-            "",
-            Some(ns),
-            (!create).then_some(name.as_str()),
-        )
-        .query("fieldManager=kubectl-client-side-apply&fieldValidation=Strict");
+        let t = Target::new("configmaps", "", Some(ns), (!create).then_some(name.as_str()))
+            .query("fieldManager=kubectl-client-side-apply&fieldValidation=Strict");
         Request {
             level: "RequestResponse",
             request_object: Some(request),
@@ -1213,8 +1126,7 @@ impl Gen<'_> {
             .end();
         for (k, _, secrets) in &fields {
             for (v, kind) in secrets {
-                self.pending
-                    .at(v, kind, &format!("requestObject.stringData.{}", sel(k)));
+                self.pending.at(v, kind, &format!("requestObject.stringData.{}", sel(k)));
                 for side in ["requestObject", "responseObject"] {
                     self.pending.at(
                         v,
@@ -1225,8 +1137,7 @@ impl Gen<'_> {
             }
         }
         for (k, b) in &encoded_values {
-            self.pending
-                .at(b, "secret_b64", &format!("responseObject.data.{}", sel(k)));
+            self.pending.at(b, "secret_b64", &format!("responseObject.data.{}", sel(k)));
         }
         Request {
             level: "RequestResponse",
@@ -1276,8 +1187,7 @@ impl Gen<'_> {
         let mut enc = Obj::go();
         for (k, v, _) in &data {
             let b = pii::base64(v.as_bytes(), false);
-            self.pending
-                .at(&b, "secret_b64", &format!("responseObject.data.{}", sel(k)));
+            self.pending.at(&b, "secret_b64", &format!("responseObject.data.{}", sel(k)));
             enc = enc.str(k, &b);
         }
         let meta = self.stored_meta(&name, ns, None);
@@ -1288,11 +1198,7 @@ impl Gen<'_> {
             .raw("data", &enc.end())
             .str("type", "Opaque")
             .end();
-        Request {
-            level: "RequestResponse",
-            response_object: Some(response),
-            ..simple("get", t)
-        }
+        Request { level: "RequestResponse", response_object: Some(response), ..simple("get", t) }
     }
 
     /// Deployment created with secrets in env vars and container args.
@@ -1343,10 +1249,7 @@ impl Gen<'_> {
                     self.rng.below(10)
                 ),
             )
-            .strs(
-                "args",
-                &["--port=8080".to_string(), format!("--upstream-token={tok}")],
-            )
+            .strs("args", &["--port=8080".to_string(), format!("--upstream-token={tok}")])
             .raw(
                 "env",
                 &array(&[
@@ -1418,33 +1321,20 @@ impl Gen<'_> {
                     .end(),
             )
             .end();
-        Request {
-            level: "Request",
-            request_object: Some(body),
-            ..simple("create", t)
-        }
+        Request { level: "Request", request_object: Some(body), ..simple("create", t) }
     }
 
     fn exec(&mut self, ns: &str, pii: bool) -> Request {
         let pod = self.app_name();
         let q = if pii {
-            let pw = self.pending.at(
-                &pii::url_secret(&mut self.rng, 18),
-                "password",
-                "requestURI",
-            );
+            let pw = self.pending.at(&pii::url_secret(&mut self.rng, 18), "password", "requestURI");
             format!("command=mysql&command=-uroot&command=-p{pw}&command=orders&container=db&stdin=true&stdout=true&tty=true")
         } else {
             "command=%2Fbin%2Fsh&container=app&stdin=true&stdout=true&tty=true".to_string()
         };
         Request {
             level: "Request",
-            ..simple(
-                "create",
-                Target::new("pods", "", Some(ns), Some(&pod))
-                    .sub("exec")
-                    .query(&q),
-            )
+            ..simple("create", Target::new("pods", "", Some(ns), Some(&pod)).sub("exec").query(&q))
         }
     }
 
@@ -1470,9 +1360,7 @@ impl Gen<'_> {
                     )
                 ),
                 2 => {
-                    let e = self
-                        .pending
-                        .at(&pii::email(&mut self.rng), "email", "requestURI");
+                    let e = self.pending.at(&pii::email(&mut self.rng), "email", "requestURI");
                     let t = self.pending.at(
                         &pii::url_secret(&mut self.rng, 24),
                         "secret_param",
@@ -1497,18 +1385,11 @@ impl Gen<'_> {
         } else {
             "metrics".to_string()
         };
-        let verb = if anonymous {
-            "get"
-        } else {
-            *self.rng.pick(&["get", "create"])
-        };
+        let verb = if anonymous { "get" } else { *self.rng.pick(&["get", "create"]) };
         let t =
             Target::new("services", "", Some(ns), Some(&format!("http:{svc}:8080"))).sub("proxy");
         let uri = format!("{}/{q}", t.uri());
-        Request {
-            uri: Some(uri),
-            ..simple(verb, t)
-        }
+        Request { uri: Some(uri), ..simple(verb, t) }
     }
 
     /// A custom resource holding customer data, the way CRM operators store it.
@@ -1520,16 +1401,10 @@ impl Gen<'_> {
             "person_name",
             &format!("{p}.customer.fullName"),
         );
-        let email = self.pending.at(
-            &pii::email(&mut self.rng),
-            "email",
-            &format!("{p}.customer.email"),
-        );
-        let phone = self.pending.at(
-            &pii::phone(&mut self.rng),
-            "phone",
-            &format!("{p}.customer.phone"),
-        );
+        let email =
+            self.pending.at(&pii::email(&mut self.rng), "email", &format!("{p}.customer.email"));
+        let phone =
+            self.pending.at(&pii::phone(&mut self.rng), "phone", &format!("{p}.customer.phone"));
         let card = self.pending.at(
             &pii::credit_card(&mut self.rng),
             "credit_card",
@@ -1540,27 +1415,15 @@ impl Gen<'_> {
             "person_name",
             &format!("{p}.payment.cardholder"),
         );
-        let ip = self.pending.at(
-            &pii::client_ipv6(&mut self.rng),
-            "ipv6",
-            &format!("{p}.notes"),
-        );
-        let card2 = self.pending.at(
-            &pii::credit_card(&mut self.rng),
-            "credit_card",
-            &format!("{p}.notes"),
-        );
-        let email2 = self
-            .pending
-            .at(&pii::email(&mut self.rng), "email", &format!("{p}.notes"));
+        let ip = self.pending.at(&pii::client_ipv6(&mut self.rng), "ipv6", &format!("{p}.notes"));
+        let card2 =
+            self.pending.at(&pii::credit_card(&mut self.rng), "credit_card", &format!("{p}.notes"));
+        let email2 = self.pending.at(&pii::email(&mut self.rng), "email", &format!("{p}.notes"));
         let notes = format!("Customer called support from {ip}; asked to move the subscription to card {card2}. Copy receipts to {email2}. Handled by José (billing).");
         let body = Obj::go()
             .str("apiVersion", "crm.acme.example/v1")
             .str("kind", "CustomerProfile")
-            .raw(
-                "metadata",
-                &Obj::go().str("name", &id).str("namespace", ns).end(),
-            )
+            .raw("metadata", &Obj::go().str("name", &id).str("namespace", ns).end())
             .raw(
                 "spec",
                 &Obj::go()
@@ -1591,10 +1454,7 @@ impl Gen<'_> {
         Request {
             level: "Request",
             request_object: Some(body),
-            ..simple(
-                "create",
-                Target::new("customerprofiles", "crm.acme.example", Some(ns), None),
-            )
+            ..simple("create", Target::new("customerprofiles", "crm.acme.example", Some(ns), None))
         }
     }
 
@@ -1611,10 +1471,7 @@ impl Gen<'_> {
         );
         self.pending.at(&jwt, "jwt", "responseObject.status.token");
         let spec = Obj::go()
-            .strs(
-                "audiences",
-                &["https://kubernetes.default.svc.cluster.local"],
-            )
+            .strs("audiences", &["https://kubernetes.default.svc.cluster.local"])
             .num("expirationSeconds", 3607)
             .raw("boundObjectRef", "null")
             .end();
@@ -1634,55 +1491,39 @@ impl Gen<'_> {
                 "status",
                 &Obj::go()
                     .str("token", &jwt)
-                    .str(
-                        "expirationTimestamp",
-                        &rfc3339_secs(self.now_us + 3_607_000_000),
-                    )
+                    .str("expirationTimestamp", &rfc3339_secs(self.now_us + 3_607_000_000))
                     .end(),
             )
             .end();
         let request = Obj::go()
             .str("kind", "TokenRequest")
             .str("apiVersion", "authentication.k8s.io/v1")
-            .raw(
-                "metadata",
-                &Obj::go().raw("creationTimestamp", "null").end(),
-            )
+            .raw("metadata", &Obj::go().raw("creationTimestamp", "null").end())
             .raw("spec", &spec)
-            .raw(
-                "status",
-                &Obj::go()
-                    .str("token", "")
-                    .str("expirationTimestamp", "null")
-                    .end(),
-            )
+            .raw("status", &Obj::go().str("token", "").str("expirationTimestamp", "null").end())
             .end();
         Request {
             level: "RequestResponse",
             request_object: Some(request),
             response_object: Some(response),
-            ..simple(
-                "create",
-                Target::new("serviceaccounts", "", Some(&ns), Some(sa)).sub("token"),
-            )
+            ..simple("create", Target::new("serviceaccounts", "", Some(&ns), Some(sa)).sub("token"))
         }
     }
 
     /// TokenReview by an authenticating proxy: the bearer token in the request,
     /// the resolved (human) user in the response.
     fn token_review(&mut self) -> Request {
-        let token = if self.rng.chance(0.5) {
-            let t = pii::bearer_token(&mut self.rng);
-            self.pending.at(&t, "bearer", "requestObject.spec.token")
+        let (token, kind) = if self.rng.chance(0.5) {
+            (pii::bearer_token(&mut self.rng), "bearer")
         } else {
-            let t = pii::jwt(
-                &mut self.rng,
-                "https://oidc.acme.example",
-                "auth0|7f3c2a91",
-                self.now_us / 1_000_000,
-            );
-            self.pending.at(&t, "jwt", "requestObject.spec.token")
+            let now = self.now_us / 1_000_000;
+            let jwt = pii::jwt(&mut self.rng, "https://oidc.acme.example", "auth0|7f3c2a91", now);
+            (jwt, "jwt")
         };
+        // The API server echoes the reviewed token back in the response.
+        for side in ["requestObject", "responseObject"] {
+            self.pending.at(&token, kind, &format!("{side}.spec.token"));
+        }
         let user = self.pending.at(
             &pii::corp_email(&mut self.rng),
             "username",
@@ -1691,10 +1532,7 @@ impl Gen<'_> {
         let request = Obj::go()
             .str("kind", "TokenReview")
             .str("apiVersion", "authentication.k8s.io/v1")
-            .raw(
-                "metadata",
-                &Obj::go().raw("creationTimestamp", "null").end(),
-            )
+            .raw("metadata", &Obj::go().raw("creationTimestamp", "null").end())
             .raw("spec", &Obj::go().str("token", &token).end())
             .raw("status", &Obj::go().raw("user", "{}").end())
             .end();
@@ -1707,18 +1545,12 @@ impl Gen<'_> {
                     .strs("groups", &["oidc:dev", "system:authenticated"])
                     .end(),
             )
-            .strs(
-                "audiences",
-                &["https://kubernetes.default.svc.cluster.local"],
-            )
+            .strs("audiences", &["https://kubernetes.default.svc.cluster.local"])
             .end();
         let response = Obj::go()
             .str("kind", "TokenReview")
             .str("apiVersion", "authentication.k8s.io/v1")
-            .raw(
-                "metadata",
-                &Obj::go().raw("creationTimestamp", "null").end(),
-            )
+            .raw("metadata", &Obj::go().raw("creationTimestamp", "null").end())
             .raw("spec", &Obj::go().str("token", &token).end())
             .raw("status", &status)
             .end();
@@ -1726,21 +1558,15 @@ impl Gen<'_> {
             level: "RequestResponse",
             request_object: Some(request),
             response_object: Some(response),
-            ..simple(
-                "create",
-                Target::new("tokenreviews", "authentication.k8s.io", None, None),
-            )
+            ..simple("create", Target::new("tokenreviews", "authentication.k8s.io", None, None))
         }
     }
 
     /// An admission webhook that echoes the offending value in its denial (free text).
     fn webhook_denial(&mut self, ns: &str) -> Request {
         let app = *self.rng.pick(APPS);
-        let pw = self.pending.at(
-            &pii::password(&mut self.rng),
-            "password",
-            "responseStatus.message",
-        );
+        let pw =
+            self.pending.at(&pii::password(&mut self.rng), "password", "responseStatus.message");
         let mut r = simple(
             "patch",
             Target::new("deployments", "apps", Some(ns), Some(app))
@@ -1762,8 +1588,7 @@ impl Gen<'_> {
         let t = Target::new("events", "", Some(ns), None);
         let (reason, kind, message) = if pii {
             let email =
-                self.pending
-                    .at(&pii::email(&mut self.rng), "email", "requestObject.message");
+                self.pending.at(&pii::email(&mut self.rng), "email", "requestObject.message");
             (
                 "Failed",
                 "Warning",

@@ -2,14 +2,15 @@
 //!
 //! - [`k8s_audit`]: Kubernetes `audit.k8s.io/v1` Event JSON lines;
 //! - [`envoy_access`]: Envoy JSON access-log lines;
-//! - [`hostile`]: malformed and extreme records for robustness tests;
+//! - [`hostile()`]: malformed and extreme records for robustness tests;
 //! - [`jsonl::compact_objects`]: turns real sample files into JSON lines.
 //!
 //! Output is a pure function of the configuration (own PRNG, no clock, no
 //! hash-map iteration order), so identical arguments give identical bytes.
 //!
 //! Every sensitive string written is listed in [`Truth::planted`] with its
-//! kind and field paths. Planted values are chosen so that a raw substring
+//! kind and every field path where it occurs (tests check both directions:
+//! each value is at each recorded path, and occurs nowhere else). Planted values are chosen so that a raw substring
 //! search of a scrubbed output finds one only if it survived: they contain no
 //! character that JSON or Go's HTML-safe escaping rewrites (`"`, `\`, `<`,
 //! `>`, `&`, control characters), they are never part of the non-sensitive
@@ -36,6 +37,12 @@ pub use k8s::{k8s_audit, K8sConfig};
 pub use truth::{Counts, OpStatus, Planted, Truth, WindowCounts};
 
 /// A generated corpus: the lines (no trailing newlines) and their ground truth.
+///
+/// Counts are per line. Kubernetes: operation = `verb`, status =
+/// `responseStatus.code` (none on RequestReceived lines), user =
+/// `user.username` (the authenticated user, also when impersonating; "" for
+/// 401s, whose `user` is empty), time = `requestReceivedTimestamp`. Envoy:
+/// `method`, `response_code`, `x-user-id` ("" when null), `start_time`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Corpus {
     pub lines: Vec<String>,

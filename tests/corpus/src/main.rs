@@ -78,15 +78,22 @@ fn parse_common(args: &[String]) -> Result<Common, String> {
     Ok(c)
 }
 
+/// A closed pipe (`| head`) ends output quietly, like other Unix tools.
+fn stdout_err(e: std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        String::new()
+    } else {
+        format!("stdout: {e}")
+    }
+}
+
 fn emit(corpus: &dp_audit_corpus::Corpus, truth: Option<&str>) -> Result<(), String> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for line in &corpus.lines {
-        out.write_all(line.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .map_err(|e| format!("stdout: {e}"))?;
+        out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).map_err(stdout_err)?;
     }
-    out.flush().map_err(|e| format!("stdout: {e}"))?;
+    out.flush().map_err(stdout_err)?;
     if let Some(path) = truth {
         std::fs::write(path, corpus.truth.to_json() + "\n").map_err(|e| format!("{path}: {e}"))?;
     }
@@ -143,9 +150,7 @@ fn run(args: &[String]) -> Result<(), String> {
                     out.push(b'\n');
                 }
             }
-            std::io::stdout()
-                .write_all(&out)
-                .map_err(|e| format!("stdout: {e}"))
+            std::io::stdout().write_all(&out).map_err(stdout_err)
         }
         Some("-h" | "--help") => {
             print!("{USAGE}");
@@ -159,6 +164,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_empty() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dp-audit-corpus: {e}");
             ExitCode::from(2)

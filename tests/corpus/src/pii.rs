@@ -54,16 +54,16 @@ pub fn person(rng: &mut Rng) -> (String, String) {
     (first, rng.pick(LAST).to_string())
 }
 
-/// `First Last` as written in free text and forms (may be non-ASCII).
+/// `First M. Last` as written in forms (may be non-ASCII); the middle
+/// initial keeps short names like `Wei Kim` from being ordinary text.
 pub fn full_name(rng: &mut Rng) -> String {
     let cap = |s: &str| {
         let mut c = s.chars();
-        c.next()
-            .map(|f| f.to_uppercase().chain(c).collect::<String>())
-            .unwrap_or_default()
+        c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
     };
     let (first, last) = (*rng.pick(FIRST), *rng.pick(LAST));
-    format!("{} {}", cap(first), cap(last))
+    let middle = char::from(b'A' + rng.below(26) as u8);
+    format!("{} {middle}. {}", cap(first), cap(last))
 }
 
 /// `first.last<2 digits>@corp-domain`, used as an OIDC username.
@@ -107,11 +107,7 @@ pub fn phone(rng: &mut Rng) -> String {
 pub fn credit_card(rng: &mut Rng) -> String {
     let (prefix, len, groups): (&str, usize, &[usize]) = match rng.below(3) {
         0 => ("4", 16, &[4, 4, 4, 4]),
-        1 => (
-            *rng.pick(&["51", "52", "53", "54", "55"]),
-            16,
-            &[4, 4, 4, 4],
-        ),
+        1 => (*rng.pick(&["51", "52", "53", "54", "55"]), 16, &[4, 4, 4, 4]),
         _ => (*rng.pick(&["34", "37"]), 15, &[4, 6, 5]),
     };
     let mut digits: Vec<u8> = prefix.bytes().map(|b| b - b'0').collect();
@@ -156,11 +152,7 @@ pub fn luhn_check_digit(payload: &[u8]) -> u8 {
 }
 
 pub fn luhn_valid(number: &str) -> bool {
-    let digits: Vec<u8> = number
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|b| b - b'0')
-        .collect();
+    let digits: Vec<u8> = number.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
     match digits.split_last() {
         Some((&check, payload)) if digits.len() >= 12 => luhn_check_digit(payload) == check,
         _ => false,
@@ -197,10 +189,8 @@ pub fn bearer_token(rng: &mut Rng) -> String {
 
 /// Signed-looking JWT (ES256-sized signature) whose payload names `subject`.
 pub fn jwt(rng: &mut Rng, issuer: &str, subject: &str, iat: i64) -> String {
-    let header = format!(
-        "{{\"alg\":\"ES256\",\"kid\":\"{}\",\"typ\":\"JWT\"}}",
-        rng.chars(B64URL, 22)
-    );
+    let header =
+        format!("{{\"alg\":\"ES256\",\"kid\":\"{}\",\"typ\":\"JWT\"}}", rng.chars(B64URL, 22));
     let payload = format!(
         "{{\"aud\":[\"{issuer}\"],\"exp\":{},\"iat\":{iat},\"iss\":\"{issuer}\",\"jti\":\"{}\",\"sub\":\"{subject}\"}}",
         iat + 3600,
@@ -224,11 +214,8 @@ pub fn basic_credentials(user: &str, password: &str) -> String {
 pub fn private_key_pem(rng: &mut Rng) -> (String, Vec<String>) {
     // 30 77 02 01 01 04 20 is the DER prefix of a P-256 ECPrivateKey.
     let body = format!("MHcCAQEEI{}", rng.chars(&format!("{ALNUM}+/"), 151));
-    let lines: Vec<String> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect();
+    let lines: Vec<String> =
+        body.as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
     let pem = format!(
         "-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n",
         lines.join("\n")
@@ -245,11 +232,7 @@ pub fn base64(data: &[u8], url: bool) -> String {
     };
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
             out.push(char::from(alphabet[(n >> (18 - 6 * i) & 63) as usize]));
@@ -267,13 +250,7 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        let v = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ];
+        let v = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")];
         for (i, o) in v {
             assert_eq!(base64(i.as_bytes(), false), o);
         }
@@ -308,27 +285,17 @@ mod tests {
 
     #[test]
     fn jwt_has_three_base64url_parts_and_decodable_shape() {
-        let t = jwt(
-            &mut Rng::new(1),
-            "https://issuer.example",
-            "alice",
-            1_717_401_600,
-        );
+        let t = jwt(&mut Rng::new(1), "https://issuer.example", "alice", 1_717_401_600);
         let parts: Vec<&str> = t.split('.').collect();
         assert_eq!(parts.len(), 3);
         assert!(t.starts_with("eyJ"));
-        assert!(t
-            .bytes()
-            .all(|b| b == b'.' || B64URL.as_bytes().contains(&b)));
+        assert!(t.bytes().all(|b| b == b'.' || B64URL.as_bytes().contains(&b)));
     }
 
     #[test]
     fn pem_body_lines_are_64_wide() {
         let (pem, lines) = private_key_pem(&mut Rng::new(2));
-        assert_eq!(
-            lines.iter().map(String::len).collect::<Vec<_>>(),
-            vec![64, 64, 32]
-        );
+        assert_eq!(lines.iter().map(String::len).collect::<Vec<_>>(), vec![64, 64, 32]);
         assert!(pem.starts_with("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI"));
     }
 }

@@ -17,12 +17,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         let mut sm = seed;
         Rng {
-            s: [
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-            ],
+            s: [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)],
         }
     }
 
@@ -91,15 +86,7 @@ impl Rng {
     pub fn uuid(&mut self) -> String {
         let h = self.chars(HEX, 32);
         let v = self.chars("89ab", 1);
-        format!(
-            "{}-{}-4{}-{}{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..15],
-            v,
-            &h[15..18],
-            &h[18..30]
-        )
+        format!("{}-{}-4{}-{}{}-{}", &h[0..8], &h[8..12], &h[12..15], v, &h[15..18], &h[18..30])
     }
 }
 

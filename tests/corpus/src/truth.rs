@@ -36,10 +36,7 @@ pub struct WindowCounts {
 impl WindowCounts {
     fn add(&mut self, op: &str, class: &str, user: &str) {
         self.total += 1;
-        *self
-            .by_op_status
-            .entry((op.to_string(), class.to_string()))
-            .or_default() += 1;
+        *self.by_op_status.entry((op.to_string(), class.to_string())).or_default() += 1;
         *self.by_user.entry(user.to_string()).or_default() += 1;
     }
 }
@@ -79,10 +76,8 @@ impl Counts {
     /// line has none) and user ("" when it has none).
     pub fn add(&mut self, unix_micros: i64, op: &str, code: Option<i64>, user: &str) {
         let class = status_class(code);
-        let start = unix_micros
-            .div_euclid(1_000_000)
-            .div_euclid(self.window_secs)
-            * self.window_secs;
+        let start =
+            unix_micros.div_euclid(1_000_000).div_euclid(self.window_secs) * self.window_secs;
         self.all.add(op, class, user);
         self.windows.entry(start).or_default().add(op, class, user);
     }
@@ -110,10 +105,8 @@ impl Counts {
 }
 
 fn map_json<K, F: Fn(&K) -> String>(m: &BTreeMap<K, u64>, key: F) -> String {
-    let items: Vec<String> = m
-        .iter()
-        .map(|(k, v)| format!("{}:{v}", quote(&key(k), Style::Plain)))
-        .collect();
+    let items: Vec<String> =
+        m.iter().map(|(k, v)| format!("{}:{v}", quote(&key(k), Style::Plain))).collect();
     format!("{{{}}}", items.join(","))
 }
 
@@ -146,11 +139,7 @@ impl Truth {
                     .end()
             })
             .collect();
-        format!(
-            "{{\"planted\":[{}],\"counts\":{}}}",
-            planted.join(","),
-            self.counts.to_json()
-        )
+        format!("{{\"planted\":[{}],\"counts\":{}}}", planted.join(","), self.counts.to_json())
     }
 }
 
@@ -180,11 +169,7 @@ impl Planter {
     pub fn finish(self) -> Vec<Planted> {
         self.items
             .into_iter()
-            .map(|(value, kind, paths)| Planted {
-                value,
-                kind,
-                paths: paths.into_iter().collect(),
-            })
+            .map(|(value, kind, paths)| Planted { value, kind, paths: paths.into_iter().collect() })
             .collect()
     }
 }
@@ -201,14 +186,8 @@ mod tests {
         c.add(61_000_000, "list", None, "");
         c.add(-1, "get", Some(200), "b");
         assert_eq!(c.all.total, 4);
-        assert_eq!(
-            c.windows.keys().copied().collect::<Vec<_>>(),
-            vec![-60, 0, 60]
-        );
-        assert_eq!(
-            c.windows[&60].by_op_status[&("list".into(), "none".into())],
-            1
-        );
+        assert_eq!(c.windows.keys().copied().collect::<Vec<_>>(), vec![-60, 0, 60]);
+        assert_eq!(c.windows[&60].by_op_status[&("list".into(), "none".into())], 1);
         assert_eq!(c.all.by_op_status[&("get".into(), "2xx".into())], 2);
         assert_eq!(c.all.by_user[""], 1);
         assert!(c

@@ -5,10 +5,7 @@ use std::process::Command;
 use dp_audit_corpus::{envoy_access, k8s_audit, EnvoyConfig, K8sConfig};
 
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dp-audit-corpus"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_dp-audit-corpus")).args(args).output().unwrap()
 }
 
 #[test]
@@ -43,10 +40,7 @@ fn k8s_cli_is_deterministic_and_matches_the_library() {
         ..K8sConfig::default()
     });
     assert_eq!(String::from_utf8(a.stdout).unwrap(), lib.to_jsonl());
-    assert_eq!(
-        String::from_utf8(truth_a).unwrap(),
-        lib.truth.to_json() + "\n"
-    );
+    assert_eq!(String::from_utf8(truth_a).unwrap(), lib.truth.to_json() + "\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

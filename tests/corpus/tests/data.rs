@@ -37,11 +37,7 @@ fn sample_jsonl_is_the_normalised_falco_and_crowdsec_events() {
             expected.push(b'\n');
         }
         // Values, independently of the splitter: the sources hold one event per non-blank line.
-        for line in String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-        {
+        for line in String::from_utf8(bytes).unwrap().lines().filter(|l| !l.trim().is_empty()) {
             source_values.push(serde_json::from_str::<Value>(line).unwrap());
         }
     }
@@ -52,11 +48,7 @@ fn sample_jsonl_is_the_normalised_falco_and_crowdsec_events() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(
-        lines.len(),
-        53,
-        "SOURCES.md documents 51 falco + 2 crowdsec events"
-    );
+    assert_eq!(lines.len(), 53, "SOURCES.md documents 51 falco + 2 crowdsec events");
     assert_eq!(lines, source_values);
     assert!(lines.iter().all(|v| v["kind"] == "Event"));
 }
@@ -72,18 +64,12 @@ fn documented_record_counts_hold() {
     };
     assert_eq!(sorted_files("falco_k8s_audit", "json").len(), 46);
     assert_eq!(count_lines("audit2rbac_k8s_audit/demo.log"), 37);
-    assert_eq!(
-        count_lines("audit2rbac_k8s_audit/demo-2017-v1beta1.log"),
-        757
-    );
-    let envoy: usize = [
-        "envoy.log",
-        "envoy-http-crawl-non_statics.log",
-        "envoy-http-bad-user-agent.log",
-    ]
-    .iter()
-    .map(|f| count_lines(&format!("crowdsec_hub/envoy/{f}")))
-    .sum();
+    assert_eq!(count_lines("audit2rbac_k8s_audit/demo-2017-v1beta1.log"), 757);
+    let envoy: usize =
+        ["envoy.log", "envoy-http-crawl-non_statics.log", "envoy-http-bad-user-agent.log"]
+            .iter()
+            .map(|f| count_lines(&format!("crowdsec_hub/envoy/{f}")))
+            .sum();
     assert_eq!(envoy, 53);
     let cloudtrail: usize = sorted_files("stratus_red_team_cloudtrail", "json")
         .iter()

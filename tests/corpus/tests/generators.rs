@@ -9,21 +9,11 @@ use dp_audit_corpus::{envoy_access, k8s_audit, Corpus, Counts, EnvoyConfig, K8sC
 use serde_json::Value;
 
 fn k8s(events: usize, seed: u64, pii_rate: f64) -> Corpus {
-    k8s_audit(&K8sConfig {
-        events,
-        seed,
-        pii_rate,
-        ..K8sConfig::default()
-    })
+    k8s_audit(&K8sConfig { events, seed, pii_rate, ..K8sConfig::default() })
 }
 
 fn envoy(events: usize, seed: u64, pii_rate: f64) -> Corpus {
-    envoy_access(&EnvoyConfig {
-        events,
-        seed,
-        pii_rate,
-        ..EnvoyConfig::default()
-    })
+    envoy_access(&EnvoyConfig { events, seed, pii_rate, ..EnvoyConfig::default() })
 }
 
 fn parse(c: &Corpus) -> Vec<Value> {
@@ -112,15 +102,70 @@ fn assert_planted_at_paths(c: &Corpus) {
     }
 }
 
+/// Calls `f(path, string)` for every string leaf, with paths written the way
+/// the generators write them (`[*]` for array items, keys quoted unless plain).
+fn leaves(v: &Value, path: &str, f: &mut impl FnMut(&str, &str)) {
+    match v {
+        Value::String(s) => f(path, s),
+        Value::Array(items) => items.iter().for_each(|i| leaves(i, &format!("{path}[*]"), f)),
+        Value::Object(m) => {
+            for (k, child) in m {
+                let key = if k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    k.clone()
+                } else {
+                    format!("\"{k}\"")
+                };
+                let p = if path.is_empty() { key } else { format!("{path}.{key}") };
+                leaves(child, &p, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Asserts that planted values occur nowhere but at their recorded paths
+/// (so the truth is complete and no ordinary text contains a planted value).
+fn assert_no_unrecorded_occurrence(c: &Corpus) {
+    // Every planted value has >= 8 bytes: index them by their first 8.
+    let mut by_prefix: HashMap<&[u8], Vec<&dp_audit_corpus::Planted>> = HashMap::new();
+    for p in &c.truth.planted {
+        by_prefix.entry(&p.value.as_bytes()[..8]).or_default().push(p);
+    }
+    let mut occurrences = 0;
+    for v in parse(c) {
+        leaves(&v, "", &mut |path, s| {
+            let b = s.as_bytes();
+            for i in 0..b.len().saturating_sub(7) {
+                for p in by_prefix.get(&b[i..i + 8]).into_iter().flatten() {
+                    if b[i..].starts_with(p.value.as_bytes()) {
+                        occurrences += 1;
+                        assert!(
+                            p.paths.iter().any(|q| q == path),
+                            "{} ({}) also occurs at {path}",
+                            p.value,
+                            p.kind
+                        );
+                    }
+                }
+            }
+        });
+    }
+    assert!(occurrences >= c.truth.planted.len());
+}
+
+#[test]
+fn planted_values_occur_only_at_recorded_paths() {
+    assert_no_unrecorded_occurrence(&k8s(1500, 11, 0.3));
+    assert_no_unrecorded_occurrence(&envoy(2000, 11, 0.3));
+}
+
 fn k8s_recount(c: &Corpus, window: i64) -> Counts {
     let mut counts = Counts::new(window);
     for v in parse(c) {
         let ts = parse_rfc3339(v["requestReceivedTimestamp"].as_str().unwrap()).unwrap();
         let code = v.get("responseStatus").map(|s| s["code"].as_i64().unwrap());
-        let user = v["user"]
-            .get("username")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let user = v["user"].get("username").and_then(Value::as_str).unwrap_or("");
         counts.add(ts, v["verb"].as_str().unwrap(), code, user);
     }
     counts
@@ -131,12 +176,7 @@ fn envoy_recount(c: &Corpus, window: i64) -> Counts {
     for v in parse(c) {
         let ts = parse_rfc3339(v["start_time"].as_str().unwrap()).unwrap();
         let user = v["x-user-id"].as_str().unwrap_or("");
-        counts.add(
-            ts,
-            v["method"].as_str().unwrap(),
-            v["response_code"].as_i64(),
-            user,
-        );
+        counts.add(ts, v["method"].as_str().unwrap(), v["response_code"].as_i64(), user);
     }
     counts
 }
@@ -160,28 +200,26 @@ fn exact_line_counts_including_edge_sizes() {
         assert_eq!(envoy(n, 1, 0.5).lines.len(), n);
         assert_eq!(k8s(n, 1, 0.5).truth.counts.all.total, n as u64);
     }
+    // Principals are distinct and never more than asked for.
+    for users in [5, 60, 400] {
+        let c = k8s_audit(&K8sConfig { events: 3000, users, ..K8sConfig::default() });
+        let named = c.truth.counts.all.by_user.keys().filter(|u| !u.is_empty()).count();
+        assert!(named <= users && named > users / 3, "{named} of {users}");
+    }
     // A single principal and no users at all still work.
-    let one = k8s_audit(&K8sConfig {
-        events: 50,
-        users: 1,
-        ..K8sConfig::default()
-    });
+    let one = k8s_audit(&K8sConfig { events: 50, users: 1, ..K8sConfig::default() });
     assert_eq!(
         one.truth.counts.all.by_user.len(),
         1 + usize::from(one.truth.counts.all.by_user.contains_key(""))
     );
     assert_eq!(
-        envoy_access(&EnvoyConfig {
-            events: 50,
-            users: 0,
-            ..EnvoyConfig::default()
-        })
-        .truth
-        .counts
-        .all
-        .by_user
-        .keys()
-        .collect::<Vec<_>>(),
+        envoy_access(&EnvoyConfig { events: 50, users: 0, ..EnvoyConfig::default() })
+            .truth
+            .counts
+            .all
+            .by_user
+            .keys()
+            .collect::<Vec<_>>(),
         vec![""]
     );
 }
@@ -219,15 +257,9 @@ fn truth_counts_equal_a_recount_of_the_lines() {
     assert!(c10.truth.counts.windows.len() > c.truth.counts.windows.len());
     // Windows partition the totals.
     for counts in [&c.truth.counts, &e.truth.counts] {
-        assert_eq!(
-            counts.windows.values().map(|w| w.total).sum::<u64>(),
-            counts.all.total
-        );
+        assert_eq!(counts.windows.values().map(|w| w.total).sum::<u64>(), counts.all.total);
         assert_eq!(counts.all.by_user.values().sum::<u64>(), counts.all.total);
-        assert_eq!(
-            counts.all.by_op_status.values().sum::<u64>(),
-            counts.all.total
-        );
+        assert_eq!(counts.all.by_op_status.values().sum::<u64>(), counts.all.total);
     }
 }
 
@@ -245,10 +277,10 @@ fn planted_values_are_json_safe_distinct_and_never_inside_one_another() {
                 p.kind
             );
             assert!(
-                !p.value.chars().any(|ch| matches!(
-                    ch,
-                    '"' | '\\' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}'
-                ) || ch.is_control()),
+                !p.value
+                    .chars()
+                    .any(|ch| matches!(ch, '"' | '\\' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}')
+                        || ch.is_control()),
                 "not JSON-safe: {}",
                 p.value
             );
@@ -271,14 +303,8 @@ fn planted_values_are_json_safe_distinct_and_never_inside_one_another() {
 #[test]
 fn pii_rate_zero_plants_identities_only_and_high_rate_covers_every_kind() {
     let k0 = kinds(&k8s(2000, 7, 0.0));
-    let identity: BTreeSet<&str> = [
-        "username",
-        "ipv4",
-        "ipv6",
-        "aws_access_key_id",
-        "credential_id",
-    ]
-    .into();
+    let identity: BTreeSet<&str> =
+        ["username", "ipv4", "ipv6", "aws_access_key_id", "credential_id"].into();
     assert!(k0.is_subset(&identity), "{k0:?}");
     let k = kinds(&k8s(3000, 7, 0.5));
     for kind in [
@@ -302,10 +328,7 @@ fn pii_rate_zero_plants_identities_only_and_high_rate_covers_every_kind() {
         assert!(k.contains(kind), "k8s corpus lacks {kind}: {k:?}");
     }
     let e0 = kinds(&envoy(2000, 7, 0.0));
-    assert!(
-        e0.is_subset(&["email", "user_id", "ipv4", "ipv6"].into()),
-        "{e0:?}"
-    );
+    assert!(e0.is_subset(&["email", "user_id", "ipv4", "ipv6"].into()), "{e0:?}");
     let e = kinds(&envoy(3000, 7, 0.5));
     for kind in [
         "email",
@@ -351,10 +374,7 @@ fn k8s_lines_look_like_kube_apiserver_output() {
                 .iter()
                 .any(|ip| ip.as_str().unwrap().contains("2001:db8:")),
         );
-        let msg = v
-            .pointer("/responseStatus/message")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let msg = v.pointer("/responseStatus/message").and_then(Value::as_str).unwrap_or("");
         forbidden_named += usize::from(msg.contains("is forbidden: User \""));
         for side in ["requestObject", "responseObject"] {
             if let Some(la) = v.pointer(&format!(
@@ -366,8 +386,7 @@ fn k8s_lines_look_like_kube_apiserver_output() {
                 last_applied += 1;
             }
         }
-        *ids.entry(v["auditID"].as_str().unwrap().to_string())
-            .or_default() += 1;
+        *ids.entry(v["auditID"].as_str().unwrap().to_string()).or_default() += 1;
         let ts = parse_rfc3339(v["requestReceivedTimestamp"].as_str().unwrap()).unwrap();
         assert!(ts >= prev, "requestReceivedTimestamp goes backwards");
         prev = ts;
@@ -376,9 +395,7 @@ fn k8s_lines_look_like_kube_apiserver_output() {
     assert!(ids.values().all(|&n| n <= 2));
     assert_eq!(
         stages,
-        ["RequestReceived", "ResponseComplete", "ResponseStarted"]
-            .map(String::from)
-            .into()
+        ["RequestReceived", "ResponseComplete", "ResponseStarted"].map(String::from).into()
     );
     for code in [101, 200, 201, 400, 401, 403, 404, 409] {
         assert!(codes.contains(&code), "no {code} in {codes:?}");
@@ -408,21 +425,12 @@ fn envoy_lines_have_sorted_keys_typed_numbers_and_nulls() {
 fn truth_json_is_valid_and_complete() {
     let c = k8s(800, 3, 0.3);
     let t: Value = serde_json::from_str(&c.truth.to_json()).unwrap();
-    assert_eq!(
-        t["planted"].as_array().unwrap().len(),
-        c.truth.planted.len()
-    );
+    assert_eq!(t["planted"].as_array().unwrap().len(), c.truth.planted.len());
     assert_eq!(t["counts"]["total"].as_u64().unwrap(), 800);
     assert_eq!(t["counts"]["window_secs"].as_i64().unwrap(), 60);
     let windows = t["counts"]["windows"].as_array().unwrap();
     assert_eq!(windows.len(), c.truth.counts.windows.len());
-    assert_eq!(
-        windows
-            .iter()
-            .map(|w| w["total"].as_u64().unwrap())
-            .sum::<u64>(),
-        800
-    );
+    assert_eq!(windows.iter().map(|w| w["total"].as_u64().unwrap()).sum::<u64>(), 800);
     let first = &windows[0];
     assert_eq!(
         parse_rfc3339(first["start"].as_str().unwrap()).unwrap(),

@@ -94,6 +94,7 @@ fn grammar(b: &[u8]) -> Option<usize> {
         match b.get(i)? {
             b'{' | b'[' => {
                 let open = b[i];
+                max_depth = max_depth.max(stack.len() + 1);
                 i += 1;
                 ws(b, &mut i);
                 let close = if open == b'{' { b'}' } else { b']' };
@@ -101,7 +102,6 @@ fn grammar(b: &[u8]) -> Option<usize> {
                     i += 1;
                 } else {
                     stack.push(open);
-                    max_depth = max_depth.max(stack.len());
                     if open == b'{' && !key(&mut i) {
                         return None;
                     }
@@ -159,12 +159,8 @@ fn grammar(b: &[u8]) -> Option<usize> {
 
 #[test]
 fn validator_sanity() {
-    for ok in [
-        &b"{}"[..],
-        b" [1, -0.5e+3, \"a\\u00e9\", true, null, {\"k\": []}] ",
-        b"\"s\"",
-        b"0",
-    ] {
+    for ok in [&b"{}"[..], b" [1, -0.5e+3, \"a\\u00e9\", true, null, {\"k\": []}] ", b"\"s\"", b"0"]
+    {
         assert!(grammar(ok).is_some(), "{}", String::from_utf8_lossy(ok));
     }
     for bad in [
@@ -193,10 +189,7 @@ fn names_are_unique_and_classified() {
     assert!(records.len() >= 40);
     for (name, _) in &records {
         let class = name.split('/').next().unwrap();
-        assert!(
-            ["syntax", "utf8", "unicode", "shape"].contains(&class),
-            "{name}"
-        );
+        assert!(["syntax", "utf8", "unicode", "shape"].contains(&class), "{name}");
     }
 }
 
@@ -219,11 +212,7 @@ fn each_class_is_what_it_claims() {
 }
 
 fn get(name: &str) -> Vec<u8> {
-    hostile()
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("{name} missing"))
-        .1
+    hostile().into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{name} missing")).1
 }
 
 #[test]
@@ -235,10 +224,7 @@ fn extreme_records_have_the_promised_sizes() {
 
     assert_eq!(grammar(&get("shape/deep-arrays")), Some(DEEP_NESTING));
     assert_eq!(grammar(&get("shape/deep-objects")), Some(DEEP_NESTING));
-    assert_eq!(
-        grammar(&get("shape/deep-under-request-object")),
-        Some(DEEP_NESTING + 1)
-    );
+    assert_eq!(grammar(&get("shape/deep-under-request-object")), Some(DEEP_NESTING + 1));
 
     let wide: Value = serde_json::from_slice(&get("shape/wide-array")).unwrap();
     assert_eq!(wide["sourceIPs"].as_array().unwrap().len(), WIDE_ARRAY);
@@ -253,12 +239,7 @@ fn extreme_records_have_the_promised_sizes() {
     assert!(nul["username"].as_str().unwrap().contains('\0'));
     assert!(get("syntax/raw-nul-in-string").contains(&0));
     let edges = String::from_utf8(get("shape/number-edges")).unwrap();
-    for n in [
-        "1e400",
-        "-0,",
-        "18446744073709551616",
-        "-9223372036854775809",
-    ] {
+    for n in ["1e400", "-0,", "18446744073709551616", "-9223372036854775809"] {
         assert!(edges.contains(n), "{n}");
     }
     assert!(get("syntax/empty-line").is_empty());
