@@ -1,1 +1,3 @@
 //! Differential privacy engine.
+
+pub mod noise;
