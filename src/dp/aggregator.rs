@@ -127,7 +127,14 @@ pub struct Aggregator {
 /// Output of one call, with consecutive budget-exhausted windows merged.
 enum Pending {
     Record(String),
-    Exhausted { release: usize, last_window: i64, first_start: i64, last_end: i64, windows: u64, remaining: Remaining },
+    Exhausted {
+        release: usize,
+        last_window: i64,
+        first_start: i64,
+        last_end: i64,
+        windows: u64,
+        remaining: Remaining,
+    },
 }
 
 impl Aggregator {
@@ -157,7 +164,9 @@ impl Aggregator {
     /// Host time at which the oldest open window closes (for host timers).
     pub fn next_close_at(&self) -> Option<i64> {
         let k = self.st.next_window?;
-        k.checked_add(1)?.checked_mul(self.cfg.window_secs)?.checked_add(self.cfg.allowed_lateness_secs)
+        k.checked_add(1)?
+            .checked_mul(self.cfg.window_secs)?
+            .checked_add(self.cfg.allowed_lateness_secs)
     }
 
     /// Feeds one event. `fields` holds the values extracted from the scrubbed
@@ -173,7 +182,10 @@ impl Aggregator {
     ) -> Result<Vec<String>, DpError> {
         let expected = self.cfg.field_paths().len();
         if fields.len() != expected {
-            return Err(DpError::FieldCount { expected, got: fields.len() });
+            return Err(DpError::FieldCount {
+                expected,
+                got: fields.len(),
+            });
         }
         let now = host_time_secs.clamp(MIN_SECS, MAX_SECS);
         let mut out = Vec::new();
@@ -212,12 +224,17 @@ impl Aggregator {
     /// Rebuilds an aggregator from [`Aggregator::snapshot`] output taken under
     /// the same configuration.
     pub fn restore(cfg: AggregateConfig, s: &str) -> Result<Aggregator, DpError> {
-        let mut st: AggState = serde_json::from_str(s).map_err(|_| DpError::Snapshot("not a valid snapshot"))?;
+        let mut st: AggState =
+            serde_json::from_str(s).map_err(|_| DpError::Snapshot("not a valid snapshot"))?;
         if st.fingerprint != cfg.fingerprint() {
-            return Err(DpError::Snapshot("taken under a different aggregate configuration"));
+            return Err(DpError::Snapshot(
+                "taken under a different aggregate configuration",
+            ));
         }
         if st.windows.len() > usize::try_from(cfg.max_open_windows).unwrap_or(0) {
-            return Err(DpError::Snapshot("more open windows than the configuration allows"));
+            return Err(DpError::Snapshot(
+                "more open windows than the configuration allows",
+            ));
         }
         if let (Some(next), Some((&first, _))) = (st.next_window, st.windows.first_key_value()) {
             if first < next {
@@ -273,7 +290,11 @@ impl Aggregator {
             bump(&mut c.events_over_unit_cap);
             return None;
         }
-        let window = self.st.windows.entry(k).or_insert_with(|| WindowData::new(cfg));
+        let window = self
+            .st
+            .windows
+            .entry(k)
+            .or_insert_with(|| WindowData::new(cfg));
         if !window.admit_unit(cfg, unit) {
             bump(&mut c.events_over_unit_cap);
             return None;
@@ -303,10 +324,21 @@ impl Aggregator {
     ) {
         let w = self.cfg.window_secs;
         let lateness = self.cfg.allowed_lateness_secs;
-        let next = *self.st.next_window.get_or_insert_with(|| to.saturating_sub(lateness).div_euclid(w));
+        let next = *self
+            .st
+            .next_window
+            .get_or_insert_with(|| to.saturating_sub(lateness).div_euclid(w));
         self.st.watermark = self.st.watermark.max(to);
         // Window k is due when (k + 1) w + lateness <= watermark.
-        let Some(last) = self.st.watermark.saturating_sub(lateness).div_euclid(w).checked_sub(1) else { return };
+        let Some(last) = self
+            .st
+            .watermark
+            .saturating_sub(lateness)
+            .div_euclid(w)
+            .checked_sub(1)
+        else {
+            return;
+        };
         if last < next {
             return;
         }
@@ -362,10 +394,16 @@ impl Aggregator {
                 Ok(SpendOutcome::Exhausted { remaining }) => {
                     bump(&mut c.releases_suppressed_budget);
                     let merged = out.iter_mut().rev().find_map(|p| match p {
-                        Pending::Exhausted { release, last_window, last_end, windows, remaining: rem, .. }
-                            if *release == ri
-                                && *last_window == k.saturating_sub(1)
-                                && rem.period_start == remaining.period_start =>
+                        Pending::Exhausted {
+                            release,
+                            last_window,
+                            last_end,
+                            windows,
+                            remaining: rem,
+                            ..
+                        } if *release == ri
+                            && *last_window == k.saturating_sub(1)
+                            && rem.period_start == remaining.period_start =>
                         {
                             *last_window = k;
                             *last_end = end;
@@ -389,11 +427,17 @@ impl Aggregator {
                 Err(e) => {
                     bump(&mut c.release_errors);
                     let reason = match e {
-                        StateError::CasMismatch | StateError::Contended => "ledger too contended; nothing released",
+                        StateError::CasMismatch | StateError::Contended => {
+                            "ledger too contended; nothing released"
+                        }
                         StateError::Io(_) => "ledger state unavailable; nothing released",
-                        StateError::Corrupt(_) => "ledger state corrupt or of another configuration; nothing released",
+                        StateError::Corrupt(_) => {
+                            "ledger state corrupt or of another configuration; nothing released"
+                        }
                     };
-                    out.push(Pending::Record(release::error_record(r, start, end, reason)));
+                    out.push(Pending::Record(release::error_record(
+                        r, start, end, reason,
+                    )));
                 }
             }
         }
@@ -403,9 +447,22 @@ impl Aggregator {
         out.into_iter()
             .filter_map(|p| match p {
                 Pending::Record(s) => Some(s),
-                Pending::Exhausted { release, first_start, last_end, windows, remaining, .. } => {
+                Pending::Exhausted {
+                    release,
+                    first_start,
+                    last_end,
+                    windows,
+                    remaining,
+                    ..
+                } => {
                     let r = self.cfg.releases.get(release)?;
-                    Some(release::exhausted_record(r, first_start, last_end, windows, &remaining))
+                    Some(release::exhausted_record(
+                        r,
+                        first_start,
+                        last_end,
+                        windows,
+                        &remaining,
+                    ))
                 }
             })
             .collect()

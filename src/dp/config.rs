@@ -52,8 +52,6 @@
 //!   not contribute to that release.
 //! - Each release's per-window cost must fit in the period budget on its own.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use super::accountant::{self, PeriodBudget, PrivacyCost, ATTO, NANO};
@@ -128,7 +126,12 @@ pub struct GroupKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReleaseKind {
     Count,
-    Sum { field: String, field_index: usize, lo: i64, hi: i64 },
+    Sum {
+        field: String,
+        field_index: usize,
+        lo: i64,
+        hi: i64,
+    },
 }
 
 /// Partition selection parameters, as configured and as derived.
@@ -238,8 +241,14 @@ fn at(parent: &str, key: &str) -> String {
     format!("{parent}.{key}")
 }
 
-fn object<'a>(v: &'a Value, loc: &str, allowed: &[&str]) -> Result<&'a Map<String, Value>, ConfigError> {
-    let map = v.as_object().ok_or_else(|| ConfigError::new(loc, format!("expected an object, got {}", kind(v))))?;
+fn object<'a>(
+    v: &'a Value,
+    loc: &str,
+    allowed: &[&str],
+) -> Result<&'a Map<String, Value>, ConfigError> {
+    let map = v
+        .as_object()
+        .ok_or_else(|| ConfigError::new(loc, format!("expected an object, got {}", kind(v))))?;
     for key in map.keys() {
         if !allowed.contains(&key.as_str()) {
             return Err(ConfigError::new(
@@ -263,18 +272,30 @@ fn kind(v: &Value) -> String {
     }
 }
 
-fn required<'a>(map: &'a Map<String, Value>, loc: &str, key: &str) -> Result<&'a Value, ConfigError> {
-    map.get(key).ok_or_else(|| ConfigError::new(at(loc, key), "is required"))
+fn required<'a>(
+    map: &'a Map<String, Value>,
+    loc: &str,
+    key: &str,
+) -> Result<&'a Value, ConfigError> {
+    map.get(key)
+        .ok_or_else(|| ConfigError::new(at(loc, key), "is required"))
 }
 
 fn string<'a>(v: &'a Value, loc: &str) -> Result<&'a str, ConfigError> {
-    v.as_str().ok_or_else(|| ConfigError::new(loc, format!("expected a string, got {}", kind(v))))
+    v.as_str()
+        .ok_or_else(|| ConfigError::new(loc, format!("expected a string, got {}", kind(v))))
 }
 
 fn path(v: &Value, loc: &str) -> Result<String, ConfigError> {
     let p = string(v, loc)?;
     if p.is_empty() || p.matches('"').count() % 2 != 0 || p.starts_with('.') || p.ends_with('.') {
-        return Err(ConfigError::new(loc, format!("expected a field path like a.b or a.\"c.d\", got {}", kind(v))));
+        return Err(ConfigError::new(
+            loc,
+            format!(
+                "expected a field path like a.b or a.\"c.d\", got {}",
+                kind(v)
+            ),
+        ));
     }
     Ok(p.to_owned())
 }
@@ -282,7 +303,13 @@ fn path(v: &Value, loc: &str) -> Result<String, ConfigError> {
 fn duration(v: &Value, loc: &str) -> Result<i64, ConfigError> {
     let s = string(v, loc)?;
     parse_duration_secs(s).ok_or_else(|| {
-        ConfigError::new(loc, format!("expected a duration like \"30s\", \"1m\", \"1h30m\", \"1d\", got {}", kind(v)))
+        ConfigError::new(
+            loc,
+            format!(
+                "expected a duration like \"30s\", \"1m\", \"1h30m\", \"1d\", got {}",
+                kind(v)
+            ),
+        )
     })
 }
 
@@ -290,15 +317,24 @@ fn fixed(v: &Value, loc: &str, unit: u64, what: &str) -> Result<u64, ConfigError
     let text = match v {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
-        _ => return Err(ConfigError::new(loc, format!("expected {what}, got {}", kind(v)))),
+        _ => {
+            return Err(ConfigError::new(
+                loc,
+                format!("expected {what}, got {}", kind(v)),
+            ))
+        }
     };
-    accountant::parse_fixed(&text, unit).ok_or_else(|| ConfigError::new(loc, format!("expected {what}, got {}", kind(v))))
+    accountant::parse_fixed(&text, unit)
+        .ok_or_else(|| ConfigError::new(loc, format!("expected {what}, got {}", kind(v))))
 }
 
 fn integer(v: &Value, loc: &str, lo: u64, hi: u64) -> Result<u64, ConfigError> {
-    v.as_u64()
-        .filter(|n| (lo..=hi).contains(n))
-        .ok_or_else(|| ConfigError::new(loc, format!("expected an integer in {lo}..={hi}, got {}", kind(v))))
+    v.as_u64().filter(|n| (lo..=hi).contains(n)).ok_or_else(|| {
+        ConfigError::new(
+            loc,
+            format!("expected an integer in {lo}..={hi}, got {}", kind(v)),
+        )
+    })
 }
 
 fn parse(v: &Value) -> Result<AggregateConfig, ConfigError> {
@@ -330,23 +366,44 @@ fn parse(v: &Value) -> Result<AggregateConfig, ConfigError> {
         None => 60,
     };
     let mut fields = FieldTable::default();
-    let time_field = map.get("time_field").map(|v| path(v, &at(ROOT, "time_field"))).transpose()?;
+    let time_field = map
+        .get("time_field")
+        .map(|v| path(v, &at(ROOT, "time_field")))
+        .transpose()?;
     let time_index = time_field.as_ref().map(|p| fields.index(p));
 
     let unit_loc = at(ROOT, "privacy_unit");
-    let unit_map = object(required(map, ROOT, "privacy_unit")?, &unit_loc, &["type", "field"])?;
-    let privacy_unit = match string(required(unit_map, &unit_loc, "type")?, &at(&unit_loc, "type"))? {
+    let unit_map = object(
+        required(map, ROOT, "privacy_unit")?,
+        &unit_loc,
+        &["type", "field"],
+    )?;
+    let privacy_unit = match string(
+        required(unit_map, &unit_loc, "type")?,
+        &at(&unit_loc, "type"),
+    )? {
         "event" => {
             if unit_map.contains_key("field") {
-                return Err(ConfigError::new(at(&unit_loc, "field"), "not allowed for type \"event\""));
+                return Err(ConfigError::new(
+                    at(&unit_loc, "field"),
+                    "not allowed for type \"event\"",
+                ));
             }
             PrivacyUnit::Event
         }
-        "user" => PrivacyUnit::User { field: path(required(unit_map, &unit_loc, "field")?, &at(&unit_loc, "field"))? },
+        "user" => PrivacyUnit::User {
+            field: path(
+                required(unit_map, &unit_loc, "field")?,
+                &at(&unit_loc, "field"),
+            )?,
+        },
         other => {
             return Err(ConfigError::new(
                 at(&unit_loc, "type"),
-                format!("expected \"user\" or \"event\", got {}", kind(&Value::String(other.into()))),
+                format!(
+                    "expected \"user\" or \"event\", got {}",
+                    kind(&Value::String(other.into()))
+                ),
             ))
         }
     };
@@ -394,14 +451,23 @@ fn parse(v: &Value) -> Result<AggregateConfig, ConfigError> {
     let mut releases: Vec<ReleaseConfig> = Vec::with_capacity(list.len());
     for (i, rv) in list.iter().enumerate() {
         let loc = format!("{releases_loc}[{i}]");
-        let r = parse_release(rv, &loc, &privacy_unit, &bounds, &budget, &limits, &mut fields)?;
+        let r = parse_release(
+            rv,
+            &loc,
+            &privacy_unit,
+            &bounds,
+            &budget,
+            &limits,
+            &mut fields,
+        )?;
         if releases.iter().any(|o| o.name == r.name) {
             return Err(ConfigError::new(at(&loc, "name"), "duplicate release name"));
         }
         releases.push(r);
     }
 
-    let canonical = serde_json::to_string(v).map_err(|_| ConfigError::new(ROOT, "cannot serialise section"))?;
+    let canonical =
+        serde_json::to_string(v).map_err(|_| ConfigError::new(ROOT, "cannot serialise section"))?;
     let fingerprint = hex(&sha256(canonical.as_bytes()));
     Ok(AggregateConfig {
         window_secs,
@@ -476,7 +542,10 @@ fn parse_budget(v: &Value, window_secs: i64) -> Result<BudgetConfig, ConfigError
     let m = object(v, &loc, &["period", "epsilon", "delta", "ledger_key"])?;
     let period_secs = duration(required(m, &loc, "period")?, &at(&loc, "period"))?;
     if period_secs < window_secs {
-        return Err(ConfigError::new(at(&loc, "period"), "must be at least one window long"));
+        return Err(ConfigError::new(
+            at(&loc, "period"),
+            "must be at least one window long",
+        ));
     }
     let epsilon_nano = fixed(
         required(m, &loc, "epsilon")?,
@@ -488,7 +557,12 @@ fn parse_budget(v: &Value, window_secs: i64) -> Result<BudgetConfig, ConfigError
         return Err(ConfigError::new(at(&loc, "epsilon"), "must be positive"));
     }
     let delta_atto = match m.get("delta") {
-        Some(v) => fixed(v, &at(&loc, "delta"), ATTO, "a number in [0, 1) with at most 18 decimals")?,
+        Some(v) => fixed(
+            v,
+            &at(&loc, "delta"),
+            ATTO,
+            "a number in [0, 1) with at most 18 decimals",
+        )?,
         None => 0,
     };
     if delta_atto >= ATTO {
@@ -496,17 +570,27 @@ fn parse_budget(v: &Value, window_secs: i64) -> Result<BudgetConfig, ConfigError
     }
     let ledger_key = string(required(m, &loc, "ledger_key")?, &at(&loc, "ledger_key"))?;
     if ledger_key.is_empty() || ledger_key.len() > 200 {
-        return Err(ConfigError::new(at(&loc, "ledger_key"), "expected 1..=200 bytes"));
+        return Err(ConfigError::new(
+            at(&loc, "ledger_key"),
+            "expected 1..=200 bytes",
+        ));
     }
     Ok(BudgetConfig {
-        budget: PeriodBudget { epsilon_nano, delta_atto, period_secs },
+        budget: PeriodBudget {
+            epsilon_nano,
+            delta_atto,
+            period_secs,
+        },
         ledger_key: ledger_key.to_owned(),
     })
 }
 
 fn parse_limits(v: Option<&Value>) -> Result<Limits, ConfigError> {
     let loc = at(ROOT, "limits");
-    let mut limits = Limits { max_units_per_window: 10_000, max_groups_per_release: 10_000 };
+    let mut limits = Limits {
+        max_units_per_window: 10_000,
+        max_groups_per_release: 10_000,
+    };
     if let Some(v) = v {
         let m = object(v, &loc, &["max_units_per_window", "max_groups_per_release"])?;
         if let Some(n) = m.get("max_units_per_window") {
@@ -549,16 +633,23 @@ fn parse_release(
     let name = string(required(m, loc, "name")?, &at(loc, "name"))?;
     if name.is_empty()
         || name.len() > 64
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
     {
-        return Err(ConfigError::new(at(loc, "name"), "expected 1..=64 characters from [A-Za-z0-9_.-]"));
+        return Err(ConfigError::new(
+            at(loc, "name"),
+            "expected 1..=64 characters from [A-Za-z0-9_.-]",
+        ));
     }
 
     // Group keys first, so field indexes follow the documented order.
     let mut group_by = Vec::new();
     if let Some(g) = m.get("group_by") {
         let gloc = at(loc, "group_by");
-        let list = g.as_array().ok_or_else(|| ConfigError::new(&gloc, format!("expected an array, got {}", kind(g))))?;
+        let list = g.as_array().ok_or_else(|| {
+            ConfigError::new(&gloc, format!("expected an array, got {}", kind(g)))
+        })?;
         if list.len() > 8 {
             return Err(ConfigError::new(&gloc, "at most 8 group keys"));
         }
@@ -584,16 +675,28 @@ fn parse_release(
                     _ => {
                         return Err(ConfigError::new(
                             at(&eloc, "bucket"),
-                            format!("expected \"status_class\" or \"lowercase\", got {}", kind(b)),
+                            format!(
+                                "expected \"status_class\" or \"lowercase\", got {}",
+                                kind(b)
+                            ),
                         ))
                     }
                 }),
             };
             if group_by.iter().any(|k: &GroupKey| k.name == name) {
-                return Err(ConfigError::new(&eloc, "duplicate group key name (use \"as\" to rename)"));
+                return Err(ConfigError::new(
+                    &eloc,
+                    "duplicate group key name (use \"as\" to rename)",
+                ));
             }
             let field_index = fields.index(&field);
-            group_by.push(GroupKey { field, name, bucket, domain: None, field_index });
+            group_by.push(GroupKey {
+                field,
+                name,
+                bucket,
+                domain: None,
+                field_index,
+            });
         }
     }
 
@@ -602,7 +705,10 @@ fn parse_release(
         "count" => {
             for key in ["field", "clamp"] {
                 if m.contains_key(key) {
-                    return Err(ConfigError::new(at(loc, key), "only allowed with kind \"sum\""));
+                    return Err(ConfigError::new(
+                        at(loc, key),
+                        "only allowed with kind \"sum\"",
+                    ));
                 }
             }
             ReleaseKind::Count
@@ -611,12 +717,20 @@ fn parse_release(
             let field = path(required(m, loc, "field")?, &at(loc, "field"))?;
             let (lo, hi) = parse_clamp(required(m, loc, "clamp")?, &at(loc, "clamp"))?;
             let field_index = fields.index(&field);
-            ReleaseKind::Sum { field, field_index, lo, hi }
+            ReleaseKind::Sum {
+                field,
+                field_index,
+                lo,
+                hi,
+            }
         }
         other => {
             return Err(ConfigError::new(
                 kind_loc,
-                format!("expected \"count\" or \"sum\", got {}", kind(&Value::String(other.into()))),
+                format!(
+                    "expected \"count\" or \"sum\", got {}",
+                    kind(&Value::String(other.into()))
+                ),
             ))
         }
     };
@@ -625,41 +739,71 @@ fn parse_release(
     let (mechanism, budget_nano) = match string(required(m, loc, "mechanism")?, &mech_loc)? {
         "laplace" => {
             if m.contains_key("rho") {
-                return Err(ConfigError::new(at(loc, "rho"), "mechanism \"laplace\" takes \"epsilon\", not \"rho\""));
+                return Err(ConfigError::new(
+                    at(loc, "rho"),
+                    "mechanism \"laplace\" takes \"epsilon\", not \"rho\"",
+                ));
             }
-            let e = fixed(required(m, loc, "epsilon")?, &at(loc, "epsilon"), NANO, "a positive number with at most 9 decimals")?;
+            let e = fixed(
+                required(m, loc, "epsilon")?,
+                &at(loc, "epsilon"),
+                NANO,
+                "a positive number with at most 9 decimals",
+            )?;
             (Mechanism::Laplace, e)
         }
         "gaussian" => {
             if m.contains_key("epsilon") {
-                return Err(ConfigError::new(at(loc, "epsilon"), "mechanism \"gaussian\" takes \"rho\" (zCDP), not \"epsilon\""));
+                return Err(ConfigError::new(
+                    at(loc, "epsilon"),
+                    "mechanism \"gaussian\" takes \"rho\" (zCDP), not \"epsilon\"",
+                ));
             }
             if budget.budget.delta_atto == 0 {
-                return Err(ConfigError::new(mech_loc, "\"gaussian\" needs budget.delta > 0 to convert zCDP to (epsilon, delta)"));
+                return Err(ConfigError::new(
+                    mech_loc,
+                    "\"gaussian\" needs budget.delta > 0 to convert zCDP to (epsilon, delta)",
+                ));
             }
-            let r = fixed(required(m, loc, "rho")?, &at(loc, "rho"), NANO, "a positive number with at most 9 decimals")?;
+            let r = fixed(
+                required(m, loc, "rho")?,
+                &at(loc, "rho"),
+                NANO,
+                "a positive number with at most 9 decimals",
+            )?;
             (Mechanism::Gaussian, r)
         }
         _ => {
             let got = m.get("mechanism").map(kind).unwrap_or_default();
-            return Err(ConfigError::new(mech_loc, format!("expected \"laplace\" or \"gaussian\", got {got}")));
+            return Err(ConfigError::new(
+                mech_loc,
+                format!("expected \"laplace\" or \"gaussian\", got {got}"),
+            ));
         }
     };
     if budget_nano == 0 {
-        let key = if mechanism == Mechanism::Laplace { "epsilon" } else { "rho" };
+        let key = if mechanism == Mechanism::Laplace {
+            "epsilon"
+        } else {
+            "rho"
+        };
         return Err(ConfigError::new(at(loc, key), "must be positive"));
     }
 
     // Domains.
     if let Some(d) = m.get("domains") {
         let dloc = at(loc, "domains");
-        let dm = d.as_object().ok_or_else(|| ConfigError::new(&dloc, format!("expected an object, got {}", kind(d))))?;
+        let dm = d.as_object().ok_or_else(|| {
+            ConfigError::new(&dloc, format!("expected an object, got {}", kind(d)))
+        })?;
         for (key, values) in dm {
             let vloc = at(&dloc, key);
             let gk = group_by
                 .iter_mut()
                 .find(|g| &g.name == key)
-                .ok_or_else(|| ConfigError::new(&vloc, "not a group_by key name of this release"))?;
+                .ok_or_else(|| {
+                    ConfigError::new(&vloc, "not a group_by key name of this release")
+                })?;
             let list = values
                 .as_array()
                 .filter(|a| !a.is_empty())
@@ -674,12 +818,18 @@ fn parse_release(
                     _ => {
                         return Err(ConfigError::new(
                             format!("{vloc}[{j}]"),
-                            format!("expected a string, number, boolean or null, got {}", kind(x)),
+                            format!(
+                                "expected a string, number, boolean or null, got {}",
+                                kind(x)
+                            ),
                         ))
                     }
                 };
                 if domain.contains(&text) {
-                    return Err(ConfigError::new(format!("{vloc}[{j}]"), "duplicate domain value"));
+                    return Err(ConfigError::new(
+                        format!("{vloc}[{j}]"),
+                        "duplicate domain value",
+                    ));
                 }
                 domain.push(text);
             }
@@ -736,9 +886,14 @@ fn parse_release(
 
     let capped = matches!(unit, PrivacyUnit::User { .. }) || ps_budget.is_some();
     let stability: u64 = if capped { 2 } else { 1 };
-    let (l1, l2sq) = sensitivities(&release_kind, bounds, stability)
-        .ok_or_else(|| ConfigError::new(at(loc, "clamp"), "sensitivity too large: narrow the clamp or the bounds"))?;
-    let noise_err = |e: noise::NoiseError| ConfigError::new(loc, format!("cannot calibrate noise: {e}"));
+    let (l1, l2sq) = sensitivities(&release_kind, bounds, stability).ok_or_else(|| {
+        ConfigError::new(
+            at(loc, "clamp"),
+            "sensitivity too large: narrow the clamp or the bounds",
+        )
+    })?;
+    let noise_err =
+        |e: noise::NoiseError| ConfigError::new(loc, format!("cannot calibrate noise: {e}"));
     let budget_scale = Scale::new(budget_nano, NANO).map_err(noise_err)?;
     let scale = match mechanism {
         Mechanism::Laplace => noise::laplace_scale_for(budget_scale, l1),
@@ -759,18 +914,29 @@ fn parse_release(
         None => None,
         Some((e, d)) => {
             let affected = stability.saturating_mul(u64::from(bounds.max_groups_per_unit));
-            let ps = super::window::partition_selection(e, d, affected).map_err(|msg| ConfigError::new(&ps_loc, msg))?;
+            let ps = super::window::partition_selection(e, d, affected)
+                .map_err(|msg| ConfigError::new(&ps_loc, msg))?;
             Some(ps)
         }
     };
 
     let mut cost = match mechanism {
-        Mechanism::Laplace => PrivacyCost { epsilon_nano: budget_nano, ..Default::default() },
-        Mechanism::Gaussian => PrivacyCost { rho_nano: budget_nano, ..Default::default() },
+        Mechanism::Laplace => PrivacyCost {
+            epsilon_nano: budget_nano,
+            ..Default::default()
+        },
+        Mechanism::Gaussian => PrivacyCost {
+            rho_nano: budget_nano,
+            ..Default::default()
+        },
     };
     if let Some(ps) = &partition_selection {
         cost = cost
-            .checked_add(&PrivacyCost { epsilon_nano: ps.epsilon_nano, rho_nano: 0, delta_atto: ps.delta_atto })
+            .checked_add(&PrivacyCost {
+                epsilon_nano: ps.epsilon_nano,
+                rho_nano: 0,
+                delta_atto: ps.delta_atto,
+            })
             .ok_or_else(|| ConfigError::new(loc, "cost overflows"))?;
     }
     if !accountant::within_budget(&budget.budget, &cost) {
@@ -793,7 +959,15 @@ fn parse_release(
 }
 
 fn parse_clamp(v: &Value, loc: &str) -> Result<(i64, i64), ConfigError> {
-    let bad = || ConfigError::new(loc, format!("expected [lo, hi] with integers lo <= hi and |lo|, |hi| <= 2^40, got {}", short(v)));
+    let bad = || {
+        ConfigError::new(
+            loc,
+            format!(
+                "expected [lo, hi] with integers lo <= hi and |lo|, |hi| <= 2^40, got {}",
+                short(v)
+            ),
+        )
+    };
     let a = v.as_array().filter(|a| a.len() == 2).ok_or_else(bad)?;
     let lo = a.first().and_then(Value::as_i64).ok_or_else(bad)?;
     let hi = a.get(1).and_then(Value::as_i64).ok_or_else(bad)?;
@@ -830,20 +1004,27 @@ pub fn sensitivities(kind: &ReleaseKind, bounds: &Bounds, stability: u64) -> Opt
     let c = i128::from(bounds.max_contributions_per_group);
     let (a, b) = match kind {
         ReleaseKind::Count => (0, c),
-        ReleaseKind::Sum { lo, hi, .. } => {
-            (c.checked_mul(i128::from(*lo))?.min(0), c.checked_mul(i128::from(*hi))?.max(0))
-        }
+        ReleaseKind::Sum { lo, hi, .. } => (
+            c.checked_mul(i128::from(*lo))?.min(0),
+            c.checked_mul(i128::from(*hi))?.max(0),
+        ),
     };
     let m = a.checked_abs()?.max(b.checked_abs()?);
     let w = b.checked_sub(a)?;
     let (l1, l2sq) = if stability >= 2 {
         let two_m2 = m.checked_mul(m)?.checked_mul(2)?;
-        (g.checked_mul(m)?.checked_mul(2)?, g.checked_mul(two_m2.max(w.checked_mul(w)?))?)
+        (
+            g.checked_mul(m)?.checked_mul(2)?,
+            g.checked_mul(two_m2.max(w.checked_mul(w)?))?,
+        )
     } else {
         (g.checked_mul(m)?, g.checked_mul(m.checked_mul(m)?)?)
     };
     // A sum clamped to [0, 0] has no sensitivity; noise still needs a scale.
-    Some((u64::try_from(l1.max(1)).ok()?, u64::try_from(l2sq.max(1)).ok()?))
+    Some((
+        u64::try_from(l1.max(1)).ok()?,
+        u64::try_from(l2sq.max(1)).ok()?,
+    ))
 }
 
 impl ReleaseConfig {
@@ -874,13 +1055,11 @@ impl ReleaseConfig {
     /// Whether every group key's value passes its declared domain (keys
     /// without a domain accept anything).
     pub(crate) fn in_domains(&self, values: &[Option<String>]) -> bool {
-        self.group_by.iter().zip(values).all(|(g, v)| g.domain.as_ref().is_none_or(|d| d.contains(v)))
+        self.group_by
+            .iter()
+            .zip(values)
+            .all(|(g, v)| g.domain.as_ref().is_none_or(|d| d.contains(v)))
     }
-}
-
-/// Group names to values, for output.
-pub(crate) fn group_object(keys: &[GroupKey], values: &[Option<String>]) -> BTreeMap<String, Option<String>> {
-    keys.iter().zip(values).map(|(k, v)| (k.name.clone(), v.clone())).collect()
 }
 
 #[cfg(test)]
@@ -938,43 +1117,84 @@ mod tests {
                 "bytes_sent"
             ]
         );
-        assert_eq!(c.budget.budget, PeriodBudget { epsilon_nano: NANO, delta_atto: 1_000_000_000_000, period_secs: 86_400 });
+        assert_eq!(
+            c.budget.budget,
+            PeriodBudget {
+                epsilon_nano: NANO,
+                delta_atto: 1_000_000_000_000,
+                period_secs: 86_400
+            }
+        );
         let r0 = &c.releases[0];
         assert_eq!(r0.domain_size, 35);
         assert!(r0.capped);
         // User level, g = 4, c = 1, stability 2: L1 = 2 * 4 * 1 = 8; scale = 8 / 0.05 = 160.
-        assert_eq!((r0.noise.l1_sensitivity, r0.noise.l2_sensitivity_squared), (8, 8));
+        assert_eq!(
+            (r0.noise.l1_sensitivity, r0.noise.l2_sensitivity_squared),
+            (8, 8)
+        );
         assert_eq!(r0.noise.scale, Scale::new(160, 1).unwrap());
-        assert_eq!(r0.cost, PrivacyCost { epsilon_nano: 50_000_000, ..Default::default() });
+        assert_eq!(
+            r0.cost,
+            PrivacyCost {
+                epsilon_nano: 50_000_000,
+                ..Default::default()
+            }
+        );
         let r1 = &c.releases[1];
         // Sum in [0, 65536]: m = w = 65536, L2^2 = 4 * 2 * 65536^2.
         assert_eq!(r1.noise.l2_sensitivity_squared, 8 * 65_536 * 65_536);
-        assert_eq!(r1.cost, PrivacyCost { epsilon_nano: 50_000_000, rho_nano: 10_000_000, delta_atto: 1_000_000_000 });
+        assert_eq!(
+            r1.cost,
+            PrivacyCost {
+                epsilon_nano: 50_000_000,
+                rho_nano: 10_000_000,
+                delta_atto: 1_000_000_000
+            }
+        );
         assert!(r1.partition_selection.is_some());
-        assert_eq!(r0.domain_values(r0.domain_index(&[Some("list".into()), Some("4xx".into())]).unwrap()).unwrap(), [
-            Some("list".to_string()),
-            Some("4xx".to_string())
-        ]);
+        assert_eq!(
+            r0.domain_values(
+                r0.domain_index(&[Some("list".into()), Some("4xx".into())])
+                    .unwrap()
+            )
+            .unwrap(),
+            [Some("list".to_string()), Some("4xx".to_string())]
+        );
         // Same section, same fingerprint; any change, another.
         let again = AggregateConfig::from_json(&example()).unwrap();
         assert_eq!(c.fingerprint(), again.fingerprint());
         let mut v = example();
         v["window"] = json!("2m");
-        assert_ne!(c.fingerprint(), AggregateConfig::from_json(&v).unwrap().fingerprint());
+        assert_ne!(
+            c.fingerprint(),
+            AggregateConfig::from_json(&v).unwrap().fingerprint()
+        );
     }
 
     #[test]
     fn sensitivity_derivation() {
-        let b = Bounds { max_groups_per_unit: 3, max_contributions_per_group: 2 };
+        let b = Bounds {
+            max_groups_per_unit: 3,
+            max_contributions_per_group: 2,
+        };
         assert_eq!(sensitivities(&ReleaseKind::Count, &b, 1), Some((6, 12)));
         assert_eq!(sensitivities(&ReleaseKind::Count, &b, 2), Some((12, 24)));
-        let sum = |lo, hi| ReleaseKind::Sum { field: "x".into(), field_index: 0, lo, hi };
+        let sum = |lo, hi| ReleaseKind::Sum {
+            field: "x".into(),
+            field_index: 0,
+            lo,
+            hi,
+        };
         // [a, b] = [-20, 10]: m = 20, w = 30.
         assert_eq!(sensitivities(&sum(-10, 5), &b, 1), Some((60, 1_200)));
         assert_eq!(sensitivities(&sum(-10, 5), &b, 2), Some((120, 3 * 900)));
         // [a, b] = [0, 20]: m = w = 20.
         assert_eq!(sensitivities(&sum(3, 10), &b, 2), Some((120, 3 * 800)));
-        let event = Bounds { max_groups_per_unit: 1, max_contributions_per_group: 1 };
+        let event = Bounds {
+            max_groups_per_unit: 1,
+            max_contributions_per_group: 1,
+        };
         assert_eq!(sensitivities(&ReleaseKind::Count, &event, 1), Some((1, 1)));
     }
 
@@ -994,38 +1214,175 @@ mod tests {
     #[test]
     fn precise_errors() {
         let cases: Vec<(ConfigError, &str, &str)> = vec![
-            (err_with(|v| v["window"] = json!("1 minute")), "aggregate.window", "expected a duration"),
-            (err_with(|v| v["window"] = json!("0s")), "aggregate.window", "at least 1s"),
-            (err_with(|v| v["windw"] = json!("1m")), "aggregate.windw", "unknown key"),
-            (err_with(|v| v["privacy_unit"]["type"] = json!("group")), "aggregate.privacy_unit.type", "\"user\" or \"event\""),
-            (err_with(|v| { v.as_object_mut().unwrap().remove("bounds"); }), "aggregate.bounds", "is required"),
-            (err_with(|v| v["bounds"]["max_groups_per_unit"] = json!(0)), "aggregate.bounds.max_groups_per_unit", "1..=1000"),
-            (err_with(|v| v["budget"]["epsilon"] = json!(0.0000000001)), "aggregate.budget.epsilon", "at most 9 decimals"),
-            (err_with(|v| v["budget"]["epsilon"] = json!(-1)), "aggregate.budget.epsilon", "positive number"),
-            (err_with(|v| v["budget"]["delta"] = json!(1)), "aggregate.budget.delta", "below 1"),
-            (err_with(|v| v["budget"]["period"] = json!("30s")), "aggregate.budget.period", "at least one window"),
-            (err_with(|v| v["releases"] = json!([])), "aggregate.releases", "non-empty"),
-            (err_with(|v| v["releases"][1]["clamp"] = json!([5, 1])), "aggregate.releases[1].clamp", "lo <= hi, and |lo|"),
-            (err_with(|v| v["releases"][1]["clamp"] = json!([0.5, 1])), "aggregate.releases[1].clamp", "got [0.5,1]"),
-            (err_with(|v| v["releases"][0]["clamp"] = json!([0, 1])), "aggregate.releases[0].clamp", "only allowed with kind \"sum\""),
-            (err_with(|v| { v["releases"][1].as_object_mut().unwrap().remove("clamp"); }), "aggregate.releases[1].clamp", "is required"),
-            (err_with(|v| v["releases"][0]["mechanism"] = json!("exponential")), "aggregate.releases[0].mechanism", "\"laplace\" or \"gaussian\""),
-            (err_with(|v| v["releases"][0]["rho"] = json!(0.1)), "aggregate.releases[0].rho", "takes \"epsilon\""),
-            (err_with(|v| v["releases"][1]["name"] = json!("requests_by_verb_status")), "aggregate.releases[1].name", "duplicate"),
-            (err_with(|v| v["releases"][0]["name"] = json!("has space")), "aggregate.releases[0].name", "[A-Za-z0-9_.-]"),
-            (err_with(|v| v["releases"][0]["domains"]["nope"] = json!(["x"])), "aggregate.releases[0].domains.nope", "not a group_by key"),
-            (err_with(|v| v["releases"][0]["domains"]["verb"] = json!(["get", "get"])), "aggregate.releases[0].domains.verb[1]", "duplicate"),
-            (err_with(|v| { v["releases"][0]["domains"].as_object_mut().unwrap().remove("verb"); }), "aggregate.releases[0].group_by[0]", "no declared domain"),
-            (err_with(|v| v["releases"][0]["group_by"][1]["bucket"] = json!("decade")), "aggregate.releases[0].group_by[1].bucket", "status_class"),
-            (err_with(|v| v["releases"][0]["group_by"][1]["as"] = json!("verb")), "aggregate.releases[0].group_by[1]", "duplicate group key"),
-            (err_with(|v| v["releases"][1]["partition_selection"] = json!(true)), "aggregate.releases[1].partition_selection", "{\"epsilon\": e, \"delta\": d}"),
-            (err_with(|v| v["releases"][1]["partition_selection"]["delta"] = json!(0)), "aggregate.releases[1].partition_selection.delta", "(0, 1)"),
-            (err_with(|v| v["releases"][0]["epsilon"] = json!(2)), "aggregate.releases[0]", "costs more than the whole period budget"),
-            (err_with(|v| v["budget"]["delta"] = json!(0)), "aggregate.releases[1].mechanism", "needs budget.delta > 0"),
-            (err_with(|v| v["allowed_lateness"] = json!("1h")), "aggregate.window", "at most 256 may be open"),
-            (err_with(|v| v["limits"] = json!({"max_units_per_window": 400000})), "aggregate.limits.max_units_per_window", "memory budget"),
-            (err_with(|v| v["limits"] = json!({"max_groups_per_release": 20})), "aggregate.releases[0].domains", "35 combinations"),
-            (err_with(|v| v["time_field"] = json!("a.\"b")), "aggregate.time_field", "field path"),
+            (
+                err_with(|v| v["window"] = json!("1 minute")),
+                "aggregate.window",
+                "expected a duration",
+            ),
+            (
+                err_with(|v| v["window"] = json!("0s")),
+                "aggregate.window",
+                "at least 1s",
+            ),
+            (
+                err_with(|v| v["windw"] = json!("1m")),
+                "aggregate.windw",
+                "unknown key",
+            ),
+            (
+                err_with(|v| v["privacy_unit"]["type"] = json!("group")),
+                "aggregate.privacy_unit.type",
+                "\"user\" or \"event\"",
+            ),
+            (
+                err_with(|v| {
+                    v.as_object_mut().unwrap().remove("bounds");
+                }),
+                "aggregate.bounds",
+                "is required",
+            ),
+            (
+                err_with(|v| v["bounds"]["max_groups_per_unit"] = json!(0)),
+                "aggregate.bounds.max_groups_per_unit",
+                "1..=1000",
+            ),
+            (
+                err_with(|v| v["budget"]["epsilon"] = json!(0.0000000001)),
+                "aggregate.budget.epsilon",
+                "at most 9 decimals",
+            ),
+            (
+                err_with(|v| v["budget"]["epsilon"] = json!(-1)),
+                "aggregate.budget.epsilon",
+                "positive number",
+            ),
+            (
+                err_with(|v| v["budget"]["delta"] = json!(1)),
+                "aggregate.budget.delta",
+                "below 1",
+            ),
+            (
+                err_with(|v| v["budget"]["period"] = json!("30s")),
+                "aggregate.budget.period",
+                "at least one window",
+            ),
+            (
+                err_with(|v| v["releases"] = json!([])),
+                "aggregate.releases",
+                "non-empty",
+            ),
+            (
+                err_with(|v| v["releases"][1]["clamp"] = json!([5, 1])),
+                "aggregate.releases[1].clamp",
+                "lo <= hi",
+            ),
+            (
+                err_with(|v| v["releases"][1]["clamp"] = json!([0.5, 1])),
+                "aggregate.releases[1].clamp",
+                "got [0.5,1]",
+            ),
+            (
+                err_with(|v| v["releases"][0]["clamp"] = json!([0, 1])),
+                "aggregate.releases[0].clamp",
+                "only allowed with kind \"sum\"",
+            ),
+            (
+                err_with(|v| {
+                    v["releases"][1].as_object_mut().unwrap().remove("clamp");
+                }),
+                "aggregate.releases[1].clamp",
+                "is required",
+            ),
+            (
+                err_with(|v| v["releases"][0]["mechanism"] = json!("exponential")),
+                "aggregate.releases[0].mechanism",
+                "\"laplace\" or \"gaussian\"",
+            ),
+            (
+                err_with(|v| v["releases"][0]["rho"] = json!(0.1)),
+                "aggregate.releases[0].rho",
+                "takes \"epsilon\"",
+            ),
+            (
+                err_with(|v| v["releases"][1]["name"] = json!("requests_by_verb_status")),
+                "aggregate.releases[1].name",
+                "duplicate",
+            ),
+            (
+                err_with(|v| v["releases"][0]["name"] = json!("has space")),
+                "aggregate.releases[0].name",
+                "[A-Za-z0-9_.-]",
+            ),
+            (
+                err_with(|v| v["releases"][0]["domains"]["nope"] = json!(["x"])),
+                "aggregate.releases[0].domains.nope",
+                "not a group_by key",
+            ),
+            (
+                err_with(|v| v["releases"][0]["domains"]["verb"] = json!(["get", "get"])),
+                "aggregate.releases[0].domains.verb[1]",
+                "duplicate",
+            ),
+            (
+                err_with(|v| {
+                    v["releases"][0]["domains"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("verb");
+                }),
+                "aggregate.releases[0].group_by[0]",
+                "no declared domain",
+            ),
+            (
+                err_with(|v| v["releases"][0]["group_by"][1]["bucket"] = json!("decade")),
+                "aggregate.releases[0].group_by[1].bucket",
+                "status_class",
+            ),
+            (
+                err_with(|v| v["releases"][0]["group_by"][1]["as"] = json!("verb")),
+                "aggregate.releases[0].group_by[1]",
+                "duplicate group key",
+            ),
+            (
+                err_with(|v| v["releases"][1]["partition_selection"] = json!(true)),
+                "aggregate.releases[1].partition_selection",
+                "{\"epsilon\": e, \"delta\": d}",
+            ),
+            (
+                err_with(|v| v["releases"][1]["partition_selection"]["delta"] = json!(0)),
+                "aggregate.releases[1].partition_selection.delta",
+                "(0, 1)",
+            ),
+            (
+                err_with(|v| v["releases"][0]["epsilon"] = json!(2)),
+                "aggregate.releases[0]",
+                "costs more than the whole period budget",
+            ),
+            (
+                err_with(|v| v["budget"]["delta"] = json!(0)),
+                "aggregate.releases[1].mechanism",
+                "needs budget.delta > 0",
+            ),
+            (
+                err_with(|v| v["allowed_lateness"] = json!("1d")),
+                "aggregate.window",
+                "at most 256 may be open",
+            ),
+            (
+                err_with(|v| v["limits"] = json!({"max_units_per_window": 400000})),
+                "aggregate.limits.max_units_per_window",
+                "memory budget",
+            ),
+            (
+                err_with(|v| v["limits"] = json!({"max_groups_per_release": 20})),
+                "aggregate.releases[0].domains",
+                "35 combinations",
+            ),
+            (
+                err_with(|v| v["time_field"] = json!("a.\"b")),
+                "aggregate.time_field",
+                "field path",
+            ),
             (err(json!([])), "aggregate", "expected an object"),
         ];
         for (e, at, needle) in cases {

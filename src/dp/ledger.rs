@@ -46,7 +46,11 @@ struct PeriodEntry {
 
 impl PeriodEntry {
     fn spent(&self) -> PrivacyCost {
-        PrivacyCost { epsilon_nano: self.epsilon_nano, rho_nano: self.rho_nano, delta_atto: self.delta_atto }
+        PrivacyCost {
+            epsilon_nano: self.epsilon_nano,
+            rho_nano: self.rho_nano,
+            delta_atto: self.delta_atto,
+        }
     }
 }
 
@@ -72,7 +76,10 @@ impl Ledger {
     pub const KEPT_PERIODS: usize = 3;
 
     pub fn new(key: impl Into<String>, budget: PeriodBudget) -> Self {
-        Ledger { key: key.into(), budget }
+        Ledger {
+            key: key.into(),
+            budget,
+        }
     }
 
     pub fn budget(&self) -> &PeriodBudget {
@@ -86,16 +93,31 @@ impl Ledger {
     }
 
     /// The remaining budget of the period containing `at`, without spending.
-    pub fn status<S: HostState + ?Sized>(&self, state: &S, at: i64) -> Result<Remaining, StateError> {
+    pub fn status<S: HostState + ?Sized>(
+        &self,
+        state: &S,
+        at: i64,
+    ) -> Result<Remaining, StateError> {
         let start = self.period_start(at);
         let record = match state.get(&self.key)? {
             Some((bytes, _)) => self.decode(&bytes)?,
-            None => return Ok(accountant::remaining(&self.budget, &PrivacyCost::default(), start)),
+            None => {
+                return Ok(accountant::remaining(
+                    &self.budget,
+                    &PrivacyCost::default(),
+                    start,
+                ))
+            }
         };
         if start < record.closed_before {
             return Ok(closed(start));
         }
-        let spent = record.periods.iter().find(|p| p.start == start).map(PeriodEntry::spent).unwrap_or_default();
+        let spent = record
+            .periods
+            .iter()
+            .find(|p| p.start == start)
+            .map(PeriodEntry::spent)
+            .unwrap_or_default();
         Ok(accountant::remaining(&self.budget, &spent, start))
     }
 
@@ -111,25 +133,46 @@ impl Ledger {
             let (mut record, version) = match state.get(&self.key)? {
                 Some((bytes, version)) => (self.decode(&bytes)?, Some(version)),
                 None => (
-                    LedgerRecord { v: 1, period_secs: self.budget.period_secs, closed_before: i64::MIN, periods: vec![] },
+                    LedgerRecord {
+                        v: 1,
+                        period_secs: self.budget.period_secs,
+                        closed_before: i64::MIN,
+                        periods: vec![],
+                    },
                     None,
                 ),
             };
             if start < record.closed_before {
-                return Ok(SpendOutcome::Exhausted { remaining: closed(start) });
+                return Ok(SpendOutcome::Exhausted {
+                    remaining: closed(start),
+                });
             }
-            let spent = record.periods.iter().find(|p| p.start == start).map(PeriodEntry::spent).unwrap_or_default();
-            let after = spent.checked_add(cost).ok_or(StateError::Corrupt("ledger total overflow"))?;
+            let spent = record
+                .periods
+                .iter()
+                .find(|p| p.start == start)
+                .map(PeriodEntry::spent)
+                .unwrap_or_default();
+            let after = spent
+                .checked_add(cost)
+                .ok_or(StateError::Corrupt("ledger total overflow"))?;
             if !accountant::within_budget(&self.budget, &after) {
-                return Ok(SpendOutcome::Exhausted { remaining: accountant::remaining(&self.budget, &spent, start) });
+                return Ok(SpendOutcome::Exhausted {
+                    remaining: accountant::remaining(&self.budget, &spent, start),
+                });
             }
             if !record.set_period(start, after, self.budget.period_secs) {
-                return Ok(SpendOutcome::Exhausted { remaining: closed(start) });
+                return Ok(SpendOutcome::Exhausted {
+                    remaining: closed(start),
+                });
             }
-            let bytes = serde_json::to_vec(&record).map_err(|_| StateError::Io("cannot encode ledger"))?;
+            let bytes =
+                serde_json::to_vec(&record).map_err(|_| StateError::Io("cannot encode ledger"))?;
             match state.set(&self.key, &bytes, version) {
                 Ok(()) => {
-                    return Ok(SpendOutcome::Committed { remaining: accountant::remaining(&self.budget, &after, start) })
+                    return Ok(SpendOutcome::Committed {
+                        remaining: accountant::remaining(&self.budget, &after, start),
+                    })
                 }
                 Err(StateError::CasMismatch) => continue,
                 Err(e) => return Err(e),
@@ -139,8 +182,8 @@ impl Ledger {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<LedgerRecord, StateError> {
-        let record: LedgerRecord =
-            serde_json::from_slice(bytes).map_err(|_| StateError::Corrupt("ledger record is not valid JSON"))?;
+        let record: LedgerRecord = serde_json::from_slice(bytes)
+            .map_err(|_| StateError::Corrupt("ledger record is not valid JSON"))?;
         if record.v != 1 {
             return Err(StateError::Corrupt("unknown ledger record version"));
         }
@@ -160,8 +203,12 @@ impl LedgerRecord {
     /// Stores the totals of the period at `start`, keeping only the newest
     /// periods. Returns false if `start` itself would be forgotten.
     fn set_period(&mut self, start: i64, spent: PrivacyCost, period_secs: i64) -> bool {
-        let entry =
-            PeriodEntry { start, epsilon_nano: spent.epsilon_nano, rho_nano: spent.rho_nano, delta_atto: spent.delta_atto };
+        let entry = PeriodEntry {
+            start,
+            epsilon_nano: spent.epsilon_nano,
+            rho_nano: spent.rho_nano,
+            delta_atto: spent.delta_atto,
+        };
         match self.periods.iter_mut().find(|p| p.start == start) {
             Some(p) => *p = entry,
             None => self.periods.push(entry),
@@ -169,14 +216,21 @@ impl LedgerRecord {
         self.periods.sort_by_key(|p| p.start);
         while self.periods.len() > Ledger::KEPT_PERIODS {
             let dropped = self.periods.remove(0);
-            self.closed_before = self.closed_before.max(dropped.start.saturating_add(period_secs));
+            self.closed_before = self
+                .closed_before
+                .max(dropped.start.saturating_add(period_secs));
         }
         start >= self.closed_before
     }
 }
 
 fn closed(period_start: i64) -> Remaining {
-    Remaining { period_start, spent: PrivacyCost::default(), epsilon_nano: 0, delta_atto: 0 }
+    Remaining {
+        period_start,
+        spent: PrivacyCost::default(),
+        epsilon_nano: 0,
+        delta_atto: 0,
+    }
 }
 
 #[cfg(test)]
@@ -191,12 +245,19 @@ mod tests {
     fn ledger() -> Ledger {
         Ledger::new(
             "dp-audit/ledger",
-            PeriodBudget { epsilon_nano: NANO, delta_atto: 1_000_000_000_000, period_secs: DAY },
+            PeriodBudget {
+                epsilon_nano: NANO,
+                delta_atto: 1_000_000_000_000,
+                period_secs: DAY,
+            },
         )
     }
 
     fn eps(nano: u64) -> PrivacyCost {
-        PrivacyCost { epsilon_nano: nano, ..Default::default() }
+        PrivacyCost {
+            epsilon_nano: nano,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -206,7 +267,9 @@ mod tests {
         let t = 1_714_564_800;
         for i in 1..=4 {
             match l.try_spend(&s, &eps(250_000_000), t).unwrap() {
-                SpendOutcome::Committed { remaining } => assert_eq!(remaining.epsilon_nano, NANO - i * 250_000_000),
+                SpendOutcome::Committed { remaining } => {
+                    assert_eq!(remaining.epsilon_nano, NANO - i * 250_000_000)
+                }
                 other => panic!("{other:?}"),
             }
         }
@@ -220,8 +283,14 @@ mod tests {
         }
         // The next UTC day has a fresh budget; the old one stays exhausted.
         let next_day = t - t % DAY + DAY;
-        assert!(matches!(l.try_spend(&s, &eps(NANO), next_day).unwrap(), SpendOutcome::Committed { .. }));
-        assert!(matches!(l.try_spend(&s, &eps(1), t).unwrap(), SpendOutcome::Exhausted { .. }));
+        assert!(matches!(
+            l.try_spend(&s, &eps(NANO), next_day).unwrap(),
+            SpendOutcome::Committed { .. }
+        ));
+        assert!(matches!(
+            l.try_spend(&s, &eps(1), t).unwrap(),
+            SpendOutcome::Exhausted { .. }
+        ));
         assert_eq!(l.status(&s, next_day + 5).unwrap().epsilon_nano, 0);
         assert_eq!(l.status(&s, next_day + DAY).unwrap().epsilon_nano, NANO);
     }
@@ -231,17 +300,29 @@ mod tests {
         let s = InMemoryState::new();
         let l = ledger();
         for day in 0..5 {
-            assert!(matches!(l.try_spend(&s, &eps(10), day * DAY).unwrap(), SpendOutcome::Committed { .. }));
+            assert!(matches!(
+                l.try_spend(&s, &eps(10), day * DAY).unwrap(),
+                SpendOutcome::Committed { .. }
+            ));
         }
         // Days 0 and 1 were forgotten: spending there (a clock set back, a very
         // late window) is refused, never granted a fresh budget.
         for day in 0..2 {
-            assert!(matches!(l.try_spend(&s, &eps(1), day * DAY).unwrap(), SpendOutcome::Exhausted { .. }));
+            assert!(matches!(
+                l.try_spend(&s, &eps(1), day * DAY).unwrap(),
+                SpendOutcome::Exhausted { .. }
+            ));
         }
-        assert!(matches!(l.try_spend(&s, &eps(1), 2 * DAY).unwrap(), SpendOutcome::Committed { .. }));
+        assert!(matches!(
+            l.try_spend(&s, &eps(1), 2 * DAY).unwrap(),
+            SpendOutcome::Committed { .. }
+        ));
         // Days before the ledger ever existed are fine as long as nothing was forgotten.
         let fresh = InMemoryState::new();
-        assert!(matches!(l.try_spend(&fresh, &eps(1), -10 * DAY).unwrap(), SpendOutcome::Committed { .. }));
+        assert!(matches!(
+            l.try_spend(&fresh, &eps(1), -10 * DAY).unwrap(),
+            SpendOutcome::Committed { .. }
+        ));
     }
 
     #[test]
@@ -249,11 +330,26 @@ mod tests {
         let s = InMemoryState::new();
         let l = ledger();
         s.set("dp-audit/ledger", b"garbage", None).unwrap();
-        assert!(matches!(l.try_spend(&s, &eps(1), 0), Err(StateError::Corrupt(_))));
-        let hourly = Ledger::new("h", PeriodBudget { period_secs: 3_600, ..*l.budget() });
-        assert!(matches!(hourly.try_spend(&s, &eps(1), 0).unwrap(), SpendOutcome::Committed { .. }));
+        assert!(matches!(
+            l.try_spend(&s, &eps(1), 0),
+            Err(StateError::Corrupt(_))
+        ));
+        let hourly = Ledger::new(
+            "h",
+            PeriodBudget {
+                period_secs: 3_600,
+                ..*l.budget()
+            },
+        );
+        assert!(matches!(
+            hourly.try_spend(&s, &eps(1), 0).unwrap(),
+            SpendOutcome::Committed { .. }
+        ));
         let daily_on_hourly = Ledger::new("h", *l.budget());
-        assert!(matches!(daily_on_hourly.try_spend(&s, &eps(1), 0), Err(StateError::Corrupt(_))));
+        assert!(matches!(
+            daily_on_hourly.try_spend(&s, &eps(1), 0),
+            Err(StateError::Corrupt(_))
+        ));
     }
 
     /// A state whose writes always lose the race.
@@ -270,7 +366,10 @@ mod tests {
     #[test]
     fn bounded_retries() {
         let s = AlwaysConflicting(InMemoryState::new());
-        assert_eq!(ledger().try_spend(&s, &eps(1), 0), Err(StateError::Contended));
+        assert_eq!(
+            ledger().try_spend(&s, &eps(1), 0),
+            Err(StateError::Contended)
+        );
     }
 
     #[test]
@@ -315,13 +414,22 @@ mod tests {
         {
             let l = ledger();
             let s = FileState::new(&dir);
-            assert!(matches!(l.try_spend(&s, &eps(600_000_000), 100).unwrap(), SpendOutcome::Committed { .. }));
+            assert!(matches!(
+                l.try_spend(&s, &eps(600_000_000), 100).unwrap(),
+                SpendOutcome::Committed { .. }
+            ));
         }
         let l = ledger();
         let s = FileState::new(&dir);
         assert_eq!(l.status(&s, 100).unwrap().epsilon_nano, 400_000_000);
-        assert!(matches!(l.try_spend(&s, &eps(500_000_000), 100).unwrap(), SpendOutcome::Exhausted { .. }));
-        assert!(matches!(l.try_spend(&s, &eps(400_000_000), 100).unwrap(), SpendOutcome::Committed { .. }));
+        assert!(matches!(
+            l.try_spend(&s, &eps(500_000_000), 100).unwrap(),
+            SpendOutcome::Exhausted { .. }
+        ));
+        assert!(matches!(
+            l.try_spend(&s, &eps(400_000_000), 100).unwrap(),
+            SpendOutcome::Committed { .. }
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

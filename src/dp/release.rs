@@ -41,7 +41,9 @@ struct Obj {
 
 impl Obj {
     fn new() -> Self {
-        Obj { buf: String::from("{") }
+        Obj {
+            buf: String::from("{"),
+        }
     }
 
     fn raw(mut self, key: &str, json: &str) -> Self {
@@ -105,19 +107,29 @@ fn group_json(r: &ReleaseConfig, key: &[Option<String>]) -> String {
 }
 
 fn cost_json(c: &PrivacyCost) -> String {
-    Obj::new().raw("epsilon", &nano(c.epsilon_nano)).raw("rho", &nano(c.rho_nano)).raw("delta", &atto(c.delta_atto)).done()
+    Obj::new()
+        .raw("epsilon", &nano(c.epsilon_nano))
+        .raw("rho", &nano(c.rho_nano))
+        .raw("delta", &atto(c.delta_atto))
+        .done()
 }
 
 fn remaining_json(r: &Remaining) -> String {
-    Obj::new().raw("epsilon", &nano(r.epsilon_nano)).raw("delta", &atto(r.delta_atto)).done()
+    Obj::new()
+        .raw("epsilon", &nano(r.epsilon_nano))
+        .raw("delta", &atto(r.delta_atto))
+        .done()
 }
+
+/// A group key and its true (bounded) total.
+type GroupTotal = (Vec<Option<String>>, i128);
 
 /// The window's released groups with their true (bounded) values.
 fn released_groups<R: RngCore + ?Sized>(
     r: &ReleaseConfig,
     data: Option<&ReleaseData>,
     rng: &mut R,
-) -> Result<Vec<(Vec<Option<String>>, i128)>, NoiseError> {
+) -> Result<Vec<GroupTotal>, NoiseError> {
     match (&r.partition_selection, data) {
         (None, data) => {
             let values = match data {
@@ -126,7 +138,9 @@ fn released_groups<R: RngCore + ?Sized>(
             };
             let mut out = Vec::with_capacity(r.domain_size);
             for idx in 0..r.domain_size {
-                let key = r.domain_values(idx).ok_or(NoiseError::InvalidArgument("domain index"))?;
+                let key = r
+                    .domain_values(idx)
+                    .ok_or(NoiseError::InvalidArgument("domain index"))?;
                 let truth = values.and_then(|v| v.get(idx)).copied().unwrap_or(0);
                 out.push((key, truth));
             }
@@ -161,7 +175,9 @@ pub(crate) fn release_records<R: RngCore + CryptoRng + ?Sized>(
 ) -> Result<Vec<String>, NoiseError> {
     let groups = released_groups(r, data, rng)?;
     let start = quote(&format_rfc3339(window_start));
-    let end = quote(&format_rfc3339(window_start.saturating_add(cfg.window_secs)));
+    let end = quote(&format_rfc3339(
+        window_start.saturating_add(cfg.window_secs),
+    ));
     let plan = &r.noise;
     let (mechanism, budget_key) = match plan.mechanism {
         Mechanism::Laplace => ("laplace", "epsilon"),
@@ -192,10 +208,13 @@ pub(crate) fn release_records<R: RngCore + CryptoRng + ?Sized>(
         if let Some(ps) = &ps {
             o = o.raw("partition_selection", ps);
         }
-        o.str("budget_period_start", &format_rfc3339(remaining.period_start))
-            .raw("budget_spent", &cost_json(&remaining.spent))
-            .raw("budget_remaining", &remaining_json(remaining))
-            .fields()
+        o.str(
+            "budget_period_start",
+            &format_rfc3339(remaining.period_start),
+        )
+        .raw("budget_spent", &cost_json(&remaining.spent))
+        .raw("budget_remaining", &remaining_json(remaining))
+        .fields()
     };
     let h = i128::from(plan.ci95_halfwidth);
     let mut out = Vec::with_capacity(groups.len());
@@ -237,14 +256,22 @@ pub(crate) fn exhausted_record(
         .str("window_end", &format_rfc3339(last_end))
         .raw("windows", &windows.to_string())
         .raw("needed", &cost_json(&r.cost))
-        .str("budget_period_start", &format_rfc3339(remaining.period_start))
+        .str(
+            "budget_period_start",
+            &format_rfc3339(remaining.period_start),
+        )
         .raw("remaining", &remaining_json(remaining))
         .done()
 }
 
 /// The record for a window of a release that failed closed (nothing was
 /// released; `reason` is static text).
-pub(crate) fn error_record(r: &ReleaseConfig, window_start: i64, window_end: i64, reason: &str) -> String {
+pub(crate) fn error_record(
+    r: &ReleaseConfig,
+    window_start: i64,
+    window_end: i64,
+    reason: &str,
+) -> String {
     Obj::new()
         .str("dp_release_error", &r.name)
         .str("window_start", &format_rfc3339(window_start))

@@ -39,10 +39,14 @@ pub enum StateError {
 impl fmt::Display for StateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StateError::CasMismatch => write!(f, "state changed concurrently (compare-and-swap mismatch)"),
+            StateError::CasMismatch => {
+                write!(f, "state changed concurrently (compare-and-swap mismatch)")
+            }
             StateError::Io(why) => write!(f, "host state I/O failed: {why}"),
             StateError::Corrupt(why) => write!(f, "host state is corrupt: {why}"),
-            StateError::Contended => write!(f, "host state too contended: gave up after bounded retries"),
+            StateError::Contended => {
+                write!(f, "host state too contended: gave up after bounded retries")
+            }
         }
     }
 }
@@ -113,7 +117,10 @@ impl HostState for InMemoryState {
         if current != expected {
             return Err(StateError::CasMismatch);
         }
-        let next = current.unwrap_or(0).checked_add(1).ok_or(StateError::Io("version counter overflow"))?;
+        let next = current
+            .unwrap_or(0)
+            .checked_add(1)
+            .ok_or(StateError::Io("version counter overflow"))?;
         map.insert(key.to_owned(), (value.to_vec(), next));
         Ok(())
     }
@@ -187,7 +194,11 @@ impl FileState {
     }
 
     fn take_lock(lock: &Path) -> Result<(), StateError> {
-        match fs::OpenOptions::new().write(true).create_new(true).open(lock) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(lock)
+        {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let stale = fs::metadata(lock)
@@ -206,7 +217,8 @@ impl FileState {
     }
 
     fn write_locked(path: &Path, tmp: &Path, value: &[u8], version: u64) -> Result<(), StateError> {
-        let mut f = fs::File::create(tmp).map_err(|_| StateError::Io("cannot create state temp file"))?;
+        let mut f =
+            fs::File::create(tmp).map_err(|_| StateError::Io("cannot create state temp file"))?;
         f.write_all(format!("{version}\n").as_bytes())
             .and_then(|()| f.write_all(value))
             .and_then(|()| f.sync_all())
@@ -232,7 +244,10 @@ impl HostState for FileState {
             if current != expected {
                 return Err(StateError::CasMismatch);
             }
-            let next = current.unwrap_or(0).checked_add(1).ok_or(StateError::Io("version counter overflow"))?;
+            let next = current
+                .unwrap_or(0)
+                .checked_add(1)
+                .ok_or(StateError::Io("version counter overflow"))?;
             Self::write_locked(&path, &tmp, value, next)
         })();
         let unlocked = fs::remove_file(&lock);
@@ -245,7 +260,7 @@ impl HostState for FileState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::Arc;
 
@@ -253,7 +268,8 @@ mod tests {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("dp-audit-state-{tag}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("dp-audit-state-{tag}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -318,7 +334,12 @@ mod tests {
         assert!(lock.exists());
         // An old lock is broken, and the next attempt succeeds.
         let old = SystemTime::now() - Duration::from_secs(120);
-        fs::File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&lock)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         assert_eq!(s.set("k", b"b", Some(1)), Err(StateError::CasMismatch));
         s.set("k", b"b", Some(1)).unwrap();
         assert_eq!(s.get("k").unwrap(), Some((b"b".to_vec(), 2)));
@@ -350,7 +371,9 @@ mod tests {
                     while done < 25 {
                         let (v, ver) = s.get("n").unwrap().unwrap();
                         let n: u64 = std::str::from_utf8(&v).unwrap().parse().unwrap();
-                        if s.set("n", (n + 1).to_string().as_bytes(), Some(ver)).is_ok() {
+                        if s.set("n", (n + 1).to_string().as_bytes(), Some(ver))
+                            .is_ok()
+                        {
                             done += 1;
                         }
                     }

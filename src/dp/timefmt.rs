@@ -126,7 +126,11 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let second = second.min(59);
     let mut rest = b.get(19..)?;
     if rest.first() == Some(&b'.') {
-        let digits = rest.iter().skip(1).take_while(|c| c.is_ascii_digit()).count();
+        let digits = rest
+            .iter()
+            .skip(1)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if digits == 0 {
             return None;
         }
@@ -195,10 +199,20 @@ fn days_in_month(year: i64, month: i64) -> Option<i64> {
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
 /// `days_from_civil`), for years 0..=9999.
 fn days_from_civil(year: i64, month: i64, day: i64) -> Option<i64> {
-    let y = if month <= 2 { year.checked_sub(1)? } else { year };
-    let era = y.checked_sub(if y >= 0 { 0 } else { 399 })?.checked_div(400)?;
+    let y = if month <= 2 {
+        year.checked_sub(1)?
+    } else {
+        year
+    };
+    let era = y
+        .checked_sub(if y >= 0 { 0 } else { 399 })?
+        .checked_div(400)?;
     let yoe = y.checked_sub(era.checked_mul(400)?)?;
-    let mp = if month > 2 { month.checked_sub(3)? } else { month.checked_add(9)? };
+    let mp = if month > 2 {
+        month.checked_sub(3)?
+    } else {
+        month.checked_add(9)?
+    };
     let doy = mp
         .checked_mul(153)?
         .checked_add(2)?
@@ -210,13 +224,17 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> Option<i64> {
         .checked_add(yoe.checked_div(4)?)?
         .checked_sub(yoe.checked_div(100)?)?
         .checked_add(doy)?;
-    era.checked_mul(146_097)?.checked_add(doe)?.checked_sub(719_468)
+    era.checked_mul(146_097)?
+        .checked_add(doe)?
+        .checked_sub(719_468)
 }
 
 /// Inverse of [`days_from_civil`] (H. Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> Option<(i64, i64, i64)> {
     let z = days.checked_add(719_468)?;
-    let era = z.checked_sub(if z >= 0 { 0 } else { 146_096 })?.checked_div(146_097)?;
+    let era = z
+        .checked_sub(if z >= 0 { 0 } else { 146_096 })?
+        .checked_div(146_097)?;
     let doe = z.checked_sub(era.checked_mul(146_097)?)?;
     let yoe = doe
         .checked_sub(doe.checked_div(1_460)?)?
@@ -232,7 +250,11 @@ fn civil_from_days(days: i64) -> Option<(i64, i64, i64)> {
     let d = doy
         .checked_sub(mp.checked_mul(153)?.checked_add(2)?.checked_div(5)?)?
         .checked_add(1)?;
-    let m = if mp < 10 { mp.checked_add(3)? } else { mp.checked_sub(9)? };
+    let m = if mp < 10 {
+        mp.checked_add(3)?
+    } else {
+        mp.checked_sub(9)?
+    };
     let y = yoe.checked_add(era.checked_mul(400)?)?;
     let y = if m <= 2 { y.checked_add(1)? } else { y };
     Some((y, m, d))
@@ -249,7 +271,17 @@ mod tests {
         assert_eq!(parse_duration_secs("1h30m"), Some(5_400));
         assert_eq!(parse_duration_secs("1d"), Some(86_400));
         assert_eq!(parse_duration_secs("0s"), Some(0));
-        for bad in ["", "1", "m", "1x", "1.5m", "-1s", "1m2", "99999999999999999999s", "36600d"] {
+        for bad in [
+            "",
+            "1",
+            "m",
+            "1x",
+            "1.5m",
+            "-1s",
+            "1m2",
+            "99999999999999999999s",
+            "36600d",
+        ] {
             assert_eq!(parse_duration_secs(bad), None, "{bad}");
         }
     }
@@ -258,8 +290,14 @@ mod tests {
     fn rfc3339_round_trip_and_offsets() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2024-02-29T23:59:59Z"), Some(1_709_251_199));
-        assert_eq!(parse_rfc3339("2024-05-01T14:00:00+02:00"), Some(1_714_564_800));
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00.999999Z"), Some(1_714_564_800));
+        assert_eq!(
+            parse_rfc3339("2024-05-01T14:00:00+02:00"),
+            Some(1_714_564_800)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-05-01T12:00:00.999999Z"),
+            Some(1_714_564_800)
+        );
         assert_eq!(parse_rfc3339("2024-05-01 12:00:00z"), Some(1_714_564_800));
         for bad in [
             "2023-02-29T00:00:00Z",
@@ -272,7 +310,18 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
-        for secs in [0, 1, 59, 86_399, 951_782_400, 1_714_564_800, -1, -86_401, MIN_SECS, MAX_SECS] {
+        for secs in [
+            0,
+            1,
+            59,
+            86_399,
+            951_782_400,
+            1_714_564_800,
+            -1,
+            -86_401,
+            MIN_SECS,
+            MAX_SECS,
+        ] {
             let text = format_rfc3339(secs);
             assert_eq!(parse_rfc3339(&text), Some(secs), "{text}");
         }
@@ -284,8 +333,18 @@ mod tests {
         assert_eq!(parse_event_time("1714564800"), Some(1_714_564_800));
         assert_eq!(parse_event_time("1714564800.75"), Some(1_714_564_800));
         assert_eq!(parse_event_time("-1.5"), Some(-2));
-        assert_eq!(parse_event_time("2024-05-01T12:00:00Z"), Some(1_714_564_800));
-        for bad in ["", "abc", "1e9", "12.", "999999999999999", "10000-01-01T00:00:00Z"] {
+        assert_eq!(
+            parse_event_time("2024-05-01T12:00:00Z"),
+            Some(1_714_564_800)
+        );
+        for bad in [
+            "",
+            "abc",
+            "1e9",
+            "12.",
+            "999999999999999",
+            "10000-01-01T00:00:00Z",
+        ] {
             assert_eq!(parse_event_time(bad), None, "{bad}");
         }
     }

@@ -49,14 +49,21 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::accountant::{ATTO, NANO};
-use super::config::{AggregateConfig, Bucket, PartitionSelection, PrivacyUnit, ReleaseConfig, ReleaseKind};
+use super::config::{
+    AggregateConfig, Bucket, PartitionSelection, PrivacyUnit, ReleaseConfig, ReleaseKind,
+};
 use super::noise::{self, Scale};
 
 /// Derives the partition-selection scale and threshold for a per-window
 /// budget `(epsilon, delta)` and `affected` changed groups (see module docs).
-pub fn partition_selection(epsilon_nano: u64, delta_atto: u64, affected: u64) -> Result<PartitionSelection, String> {
+pub fn partition_selection(
+    epsilon_nano: u64,
+    delta_atto: u64,
+    affected: u64,
+) -> Result<PartitionSelection, String> {
     let eps = Scale::new(epsilon_nano, NANO).map_err(|e| e.to_string())?;
-    let scale = noise::laplace_scale_for(eps, affected.max(1)).map_err(|e| format!("cannot calibrate noise: {e}"))?;
+    let scale = noise::laplace_scale_for(eps, affected.max(1))
+        .map_err(|e| format!("cannot calibrate noise: {e}"))?;
     let b = scale.to_f64();
     let delta_per_group = delta_atto as f64 / ATTO as f64 / affected.max(1) as f64;
     if !(b.is_finite() && b > 0.0 && delta_per_group > 0.0 && delta_per_group < 0.5) {
@@ -67,10 +74,10 @@ pub fn partition_selection(epsilon_nano: u64, delta_atto: u64, affected: u64) ->
     let target = delta_per_group.ln();
     let mut m = (b * (-target - (1.0 + p).ln())).ceil().max(1.0);
     // Guard against float error: demand the bound with a 1e-9 margin in log space.
-    let mut steps = 0;
+    let mut steps = 0u32;
     while ln_tail(m) > target - 1e-9 {
         m += 1.0;
-        steps += 1;
+        steps = steps.saturating_add(1);
         if steps > 1_000 {
             return Err("partition selection threshold did not converge".into());
         }
@@ -78,8 +85,15 @@ pub fn partition_selection(epsilon_nano: u64, delta_atto: u64, affected: u64) ->
     if !(1.0..9.0e15).contains(&m) {
         return Err("partition selection threshold out of range".into());
     }
-    let threshold = (m as i64).checked_add(1).ok_or_else(|| "threshold overflow".to_string())?;
-    Ok(PartitionSelection { epsilon_nano, delta_atto, scale, threshold })
+    let threshold = (m as i64)
+        .checked_add(1)
+        .ok_or_else(|| "threshold overflow".to_string())?;
+    Ok(PartitionSelection {
+        epsilon_nano,
+        delta_atto,
+        scale,
+        threshold,
+    })
 }
 
 /// Why a contribution was not counted.
@@ -129,11 +143,20 @@ impl WindowData {
             .releases
             .iter()
             .map(|r| match r.partition_selection {
-                None => ReleaseData::Declared { values: vec![0; r.domain_size] },
-                Some(_) => ReleaseData::Observed { groups: Vec::new(), accepted: 0, index: BTreeMap::new() },
+                None => ReleaseData::Declared {
+                    values: vec![0; r.domain_size],
+                },
+                Some(_) => ReleaseData::Observed {
+                    groups: Vec::new(),
+                    accepted: 0,
+                    index: BTreeMap::new(),
+                },
             })
             .collect();
-        WindowData { units: BTreeMap::new(), releases }
+        WindowData {
+            units: BTreeMap::new(),
+            releases,
+        }
     }
 
     /// Whether the unit could be admitted (always true at event level).
@@ -145,7 +168,8 @@ impl WindowData {
         if self.units.len() >= cfg.limits.max_units_per_window as usize {
             return false;
         }
-        self.units.insert(unit.to_owned(), vec![Vec::new(); cfg.releases.len()]);
+        self.units
+            .insert(unit.to_owned(), vec![Vec::new(); cfg.releases.len()]);
         true
     }
 
@@ -159,8 +183,11 @@ impl WindowData {
         fields: &[Option<&str>],
     ) -> Result<(), Rejected> {
         let r = cfg.releases.get(ri).ok_or(Rejected::OverMemoryCap)?;
-        let key: Vec<Option<String>> =
-            r.group_by.iter().map(|g| group_value(g.bucket, fields.get(g.field_index).copied().flatten())).collect();
+        let key: Vec<Option<String>> = r
+            .group_by
+            .iter()
+            .map(|g| group_value(g.bucket, fields.get(g.field_index).copied().flatten()))
+            .collect();
         let value = contribution(r, fields)?;
         let data = self.releases.get_mut(ri).ok_or(Rejected::OverMemoryCap)?;
         let bounds = cfg.bounds;
@@ -169,14 +196,27 @@ impl WindowData {
                 let idx = r.domain_index(&key).ok_or(Rejected::OutOfDomain)?;
                 let gid = u32::try_from(idx).map_err(|_| Rejected::OverMemoryCap)?;
                 if let Some(u) = unit {
-                    let kept = self.units.get_mut(u).and_then(|l| l.get_mut(ri)).ok_or(Rejected::OverMemoryCap)?;
-                    keep(kept, gid, bounds.max_groups_per_unit, bounds.max_contributions_per_group)?;
+                    let kept = self
+                        .units
+                        .get_mut(u)
+                        .and_then(|l| l.get_mut(ri))
+                        .ok_or(Rejected::OverMemoryCap)?;
+                    keep(
+                        kept,
+                        gid,
+                        bounds.max_groups_per_unit,
+                        bounds.max_contributions_per_group,
+                    )?;
                 }
                 let slot = values.get_mut(idx).ok_or(Rejected::OutOfDomain)?;
                 *slot = slot.saturating_add(value);
                 Ok(())
             }
-            ReleaseData::Observed { groups, accepted, index } => {
+            ReleaseData::Observed {
+                groups,
+                accepted,
+                index,
+            } => {
                 if !r.in_domains(&key) {
                     return Err(Rejected::OutOfDomain);
                 }
@@ -189,14 +229,25 @@ impl WindowData {
                         true
                     }
                     Some(u) => {
-                        let kept = self.units.get_mut(u).and_then(|l| l.get_mut(ri)).ok_or(Rejected::OverMemoryCap)?;
+                        let kept = self
+                            .units
+                            .get_mut(u)
+                            .and_then(|l| l.get_mut(ri))
+                            .ok_or(Rejected::OverMemoryCap)?;
                         // A group not seen yet gets the next id; it is only
                         // created below if the unit may take it.
                         let gid = match existing {
                             Some(g) => g,
-                            None => u32::try_from(groups.len()).map_err(|_| Rejected::OverMemoryCap)?,
+                            None => {
+                                u32::try_from(groups.len()).map_err(|_| Rejected::OverMemoryCap)?
+                            }
                         };
-                        keep(kept, gid, bounds.max_groups_per_unit, bounds.max_contributions_per_group)?
+                        keep(
+                            kept,
+                            gid,
+                            bounds.max_groups_per_unit,
+                            bounds.max_contributions_per_group,
+                        )?
                     }
                 };
                 let gid = match existing {
@@ -204,11 +255,17 @@ impl WindowData {
                     None => {
                         let g = u32::try_from(groups.len()).map_err(|_| Rejected::OverMemoryCap)?;
                         index.insert(key.clone(), g);
-                        groups.push(ObservedGroup { key, value: 0, units: 0 });
+                        groups.push(ObservedGroup {
+                            key,
+                            value: 0,
+                            units: 0,
+                        });
                         g
                     }
                 };
-                let group = groups.get_mut(gid as usize).ok_or(Rejected::OverMemoryCap)?;
+                let group = groups
+                    .get_mut(gid as usize)
+                    .ok_or(Rejected::OverMemoryCap)?;
                 group.value = group.value.saturating_add(value);
                 if new_unit_in_group {
                     group.units = group.units.saturating_add(1);
@@ -242,7 +299,9 @@ impl WindowData {
                     index.clear();
                     for (i, g) in groups.iter().enumerate() {
                         let id = u32::try_from(i).map_err(|_| "too many groups")?;
-                        if g.key.len() != r.group_by.len() || index.insert(g.key.clone(), id).is_some() {
+                        if g.key.len() != r.group_by.len()
+                            || index.insert(g.key.clone(), id).is_some()
+                        {
                             return Err("window has a malformed group");
                         }
                     }
@@ -260,7 +319,9 @@ impl WindowData {
                     ReleaseData::Observed { groups, .. } => groups.len(),
                 };
                 if list.len() > cfg.bounds.max_groups_per_unit as usize
-                    || list.iter().any(|(g, c)| *g as usize >= groups || *c > cfg.bounds.max_contributions_per_group)
+                    || list.iter().any(|(g, c)| {
+                        *g as usize >= groups || *c > cfg.bounds.max_contributions_per_group
+                    })
                 {
                     return Err("unit state exceeds the bounds");
                 }
@@ -272,7 +333,12 @@ impl WindowData {
 
 /// Applies the per-unit bounds to a contribution to group `gid`; returns
 /// whether this is the unit's first contribution to that group.
-fn keep(kept: &mut Vec<(u32, u32)>, gid: u32, max_groups: u32, max_per_group: u32) -> Result<bool, Rejected> {
+fn keep(
+    kept: &mut Vec<(u32, u32)>,
+    gid: u32,
+    max_groups: u32,
+    max_per_group: u32,
+) -> Result<bool, Rejected> {
     if let Some((_, n)) = kept.iter_mut().find(|(g, _)| *g == gid) {
         if *n >= max_per_group {
             return Err(Rejected::OverContributionBound);
@@ -292,9 +358,20 @@ fn keep(kept: &mut Vec<(u32, u32)>, gid: u32, max_groups: u32, max_per_group: u3
 fn contribution(r: &ReleaseConfig, fields: &[Option<&str>]) -> Result<i128, Rejected> {
     match &r.kind {
         ReleaseKind::Count => Ok(1),
-        ReleaseKind::Sum { field_index, lo, hi, .. } => {
-            let text = fields.get(*field_index).copied().flatten().ok_or(Rejected::BadValue)?;
-            clamp_number(text, *lo, *hi).map(i128::from).ok_or(Rejected::BadValue)
+        ReleaseKind::Sum {
+            field_index,
+            lo,
+            hi,
+            ..
+        } => {
+            let text = fields
+                .get(*field_index)
+                .copied()
+                .flatten()
+                .ok_or(Rejected::BadValue)?;
+            clamp_number(text, *lo, *hi)
+                .map(i128::from)
+                .ok_or(Rejected::BadValue)
         }
     }
 }
@@ -372,13 +449,29 @@ mod tests {
 
     #[test]
     fn buckets_and_numbers() {
-        assert_eq!(group_value(Some(Bucket::StatusClass), Some("404")).as_deref(), Some("4xx"));
-        assert_eq!(group_value(Some(Bucket::StatusClass), Some("100")).as_deref(), Some("1xx"));
-        assert_eq!(group_value(Some(Bucket::StatusClass), Some("599")).as_deref(), Some("5xx"));
+        assert_eq!(
+            group_value(Some(Bucket::StatusClass), Some("404")).as_deref(),
+            Some("4xx")
+        );
+        assert_eq!(
+            group_value(Some(Bucket::StatusClass), Some("100")).as_deref(),
+            Some("1xx")
+        );
+        assert_eq!(
+            group_value(Some(Bucket::StatusClass), Some("599")).as_deref(),
+            Some("5xx")
+        );
         for other in ["600", "99", "abc", "", "4044", "-404"] {
-            assert_eq!(group_value(Some(Bucket::StatusClass), Some(other)).as_deref(), Some("other"), "{other}");
+            assert_eq!(
+                group_value(Some(Bucket::StatusClass), Some(other)).as_deref(),
+                Some("other"),
+                "{other}"
+            );
         }
-        assert_eq!(group_value(Some(Bucket::Lowercase), Some("GET")).as_deref(), Some("get"));
+        assert_eq!(
+            group_value(Some(Bucket::Lowercase), Some("GET")).as_deref(),
+            Some("get")
+        );
         assert_eq!(group_value(None, None), None);
         assert_eq!(clamp_number("12", 0, 10), Some(10));
         assert_eq!(clamp_number("-3.5", -10, 10), Some(-4));
@@ -411,10 +504,18 @@ mod tests {
             let m = ps.threshold - 1;
             assert!(m >= 1);
             assert!(tail(b, m) <= delta_per_group, "threshold too low");
-            assert!(m == 1 || tail(b, m - 1) > delta_per_group * (1.0 - 1e-6), "threshold not minimal");
+            assert!(
+                m == 1 || tail(b, m - 1) > delta_per_group * (1.0 - 1e-6),
+                "threshold not minimal"
+            );
         }
         // eps = 1, delta = 1e-6, K = 1: p = e^-1, m = ceil(ln(1e6 / (1 + e^-1))) = 14.
-        assert_eq!(partition_selection(1_000_000_000, 1_000_000_000_000, 1).unwrap().threshold, 15);
+        assert_eq!(
+            partition_selection(1_000_000_000, 1_000_000_000_000, 1)
+                .unwrap()
+                .threshold,
+            15
+        );
         assert!(partition_selection(1_000_000_000, 600_000_000_000_000_000, 1).is_err());
     }
 }
