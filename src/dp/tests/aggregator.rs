@@ -40,12 +40,16 @@ fn windows_close_by_record_and_by_tick() {
     assert!(h.tick(T0).is_empty());
     assert_eq!(h.agg.next_close_at(), Some(T0 + 30));
     let a = ts(T0 + 5);
-    assert!(h.ev(T0 + 5, &[("ts", &a), ("user", "u1"), ("verb", "get")]).is_empty());
+    assert!(h
+        .ev(T0 + 5, &[("ts", &a), ("user", "u1"), ("verb", "get")])
+        .is_empty());
     // An event at T0+40 (host time too) closes [T0-60, T0): empty, released as zeros.
     let b = ts(T0 + 40);
     let out = h.ev(T0 + 40, &[("ts", &b), ("user", "u2"), ("verb", "get")]);
     assert_eq!(out.len(), 3);
-    assert!(out.iter().all(|r| r["window_start"] == "2024-05-01T11:59:00Z" && r["value"] == 0));
+    assert!(out
+        .iter()
+        .all(|r| r["window_start"] == "2024-05-01T11:59:00Z" && r["value"] == 0));
     assert_eq!(out[0]["window_end"], "2024-05-01T12:00:00Z");
     // An event whose *event time* is past [T0, T0+60) + 30s closes it, even
     // though host time lags (clock skew within max_clock_skew).
@@ -53,14 +57,25 @@ fn windows_close_by_record_and_by_tick() {
     let out = h.ev(T0 + 80, &[("ts", &c), ("user", "u3"), ("verb", "list")]);
     assert_eq!(out.len(), 3);
     assert_eq!(out[0]["window_start"], "2024-05-01T12:00:00Z");
-    assert_eq!((get(&out, "by_verb", "get"), get(&out, "by_verb", "list")), (2, 0));
+    assert_eq!(
+        (get(&out, "by_verb", "get"), get(&out, "by_verb", "list")),
+        (2, 0)
+    );
     // The timer closes [T0+60, T0+120) at T0+150, not before.
     assert!(h.tick(T0 + 149).is_empty());
     let out = h.tick(T0 + 150);
     assert_eq!(out.len(), 3);
     assert_eq!(get(&out, "by_verb", "list"), 1);
     let c = h.agg.counters();
-    assert_eq!((c.events_ingested, c.events_accepted, c.windows_closed, c.releases), (3, 3, 3, 9));
+    assert_eq!(
+        (
+            c.events_ingested,
+            c.events_accepted,
+            c.windows_closed,
+            c.releases
+        ),
+        (3, 3, 3, 9)
+    );
 }
 
 #[test]
@@ -76,14 +91,22 @@ fn late_future_and_malformed_events_are_dropped_and_counted() {
     h.ev(T0 + 70, &[("ts", &t(59)), ("user", "v"), ("verb", "get")]);
     // More than max_clock_skew (60 s) ahead of host time: dropped.
     h.ev(T0 + 70, &[("ts", &t(131)), ("user", "w"), ("verb", "get")]);
-    h.ev(T0 + 70, &[("ts", "yesterday"), ("user", "w"), ("verb", "get")]);
+    h.ev(
+        T0 + 70,
+        &[("ts", "yesterday"), ("user", "w"), ("verb", "get")],
+    );
     h.ev(T0 + 70, &[("ts", &t(71)), ("verb", "get")]);
     // No time field: host time is used.
     h.ev(T0 + 71, &[("user", "x"), ("verb", "get")]);
     let c = h.agg.counters();
     assert_eq!(c.events_ingested, 7);
     assert_eq!(
-        (c.events_late, c.events_future, c.events_bad_time, c.events_no_unit),
+        (
+            c.events_late,
+            c.events_future,
+            c.events_bad_time,
+            c.events_no_unit
+        ),
         (1, 1, 1, 1)
     );
     assert_eq!(c.events_accepted, 3);
@@ -91,9 +114,15 @@ fn late_future_and_malformed_events_are_dropped_and_counted() {
     assert_eq!(out.len(), 12);
     assert_eq!(get(&out[0..3], "by_verb", "get"), 1); // [T0, T0+60): v
     assert_eq!(get(&out[3..6], "by_verb", "get"), 2); // [T0+60, T0+120): u, x
-    // Wrong arity is an API error, not a silent drop.
+                                                      // Wrong arity is an API error, not a silent drop.
     let err = h.agg.ingest(&[None], T0, &h.state, &mut h.rng).unwrap_err();
-    assert_eq!(err, DpError::FieldCount { expected: 3, got: 1 });
+    assert_eq!(
+        err,
+        DpError::FieldCount {
+            expected: 3,
+            got: 1
+        }
+    );
 }
 
 #[test]
@@ -139,14 +168,23 @@ fn sums_are_clamped_and_bounded_per_unit_and_group() {
         ("b", "list", "oops"),
         ("c", "list", "1e1"),
     ] {
-        h.ev(T0 + 1, &[("ts", &t), ("user", user), ("verb", verb), ("bytes", bytes)]);
+        h.ev(
+            T0 + 1,
+            &[("ts", &t), ("user", user), ("verb", verb), ("bytes", bytes)],
+        );
     }
     h.ev(T0 + 1, &[("ts", &t), ("user", "d"), ("verb", "list")]);
     let out = h.tick(T0 + 90);
     assert_eq!(get(&out, "bytes", "get"), 150);
     assert_eq!(get(&out, "bytes", "list"), 10);
     let c = h.agg.counters();
-    assert_eq!((c.contributions_over_contribution_bound, c.contributions_bad_value), (1, 2));
+    assert_eq!(
+        (
+            c.contributions_over_contribution_bound,
+            c.contributions_bad_value
+        ),
+        (1, 2)
+    );
 }
 
 #[test]
@@ -158,8 +196,16 @@ fn declared_domains_are_released_in_full_with_zeros() {
     let mut h = Harness::new(&v, 5);
     h.tick(T0);
     let t = ts(T0 + 1);
-    for (user, verb, code) in [("a", "get", "200"), ("b", "get", "204"), ("a", "list", "404"), ("c", "list", "999")] {
-        h.ev(T0 + 1, &[("ts", &t), ("user", user), ("verb", verb), ("code", code)]);
+    for (user, verb, code) in [
+        ("a", "get", "200"),
+        ("b", "get", "204"),
+        ("a", "list", "404"),
+        ("c", "list", "999"),
+    ] {
+        h.ev(
+            T0 + 1,
+            &[("ts", &t), ("user", user), ("verb", verb), ("code", code)],
+        );
     }
     let out = h.tick(T0 + 90);
     // The empty window before it, then this one: 8 combinations each.
@@ -198,24 +244,54 @@ fn selection_config(ps_epsilon: f64, ps_delta: f64) -> Value {
 fn partition_selection_drops_rare_groups_and_sorts_the_rest() {
     // eps 1, delta 1e-6, K = 2 * 1: b = 2, m = 29, threshold 30 units.
     let v = selection_config(1.0, 1e-6);
-    assert_eq!(config(&v).releases[0].partition_selection.unwrap().threshold, 30);
+    assert_eq!(
+        config(&v).releases[0]
+            .partition_selection
+            .unwrap()
+            .threshold,
+        30
+    );
     let mut h = Harness::new(&v, 6);
     h.tick(T0);
     let t = ts(T0 + 1);
     // Arrival order: zeta, alpha, rare; zeta and alpha have 100 users each.
     for i in 0..100 {
-        h.ev(T0 + 1, &[("ts", &t), ("user", &format!("z{i}")), ("path", "/zeta")]);
+        h.ev(
+            T0 + 1,
+            &[("ts", &t), ("user", &format!("z{i}")), ("path", "/zeta")],
+        );
     }
     for i in 0..100 {
-        h.ev(T0 + 1, &[("ts", &t), ("user", &format!("a{i}")), ("path", "/alpha")]);
-        h.ev(T0 + 1, &[("ts", &t), ("user", &format!("a{i}")), ("path", "/alpha")]);
+        h.ev(
+            T0 + 1,
+            &[("ts", &t), ("user", &format!("a{i}")), ("path", "/alpha")],
+        );
+        h.ev(
+            T0 + 1,
+            &[("ts", &t), ("user", &format!("a{i}")), ("path", "/alpha")],
+        );
     }
-    h.ev(T0 + 1, &[("ts", &t), ("user", "loner"), ("path", "/secret")]);
+    h.ev(
+        T0 + 1,
+        &[("ts", &t), ("user", "loner"), ("path", "/secret")],
+    );
     let out = h.tick(T0 + 90);
     let got = values(&out, "paths");
-    assert_eq!(got, vec![(json!({"path": "/alpha"}), 100), (json!({"path": "/zeta"}), 100)]);
-    assert_eq!(out[0]["partition_selection"], json!({"epsilon": "1", "delta": "0.000001", "threshold": 30}));
-    assert_eq!(out[0]["budget_spent"], json!({"epsilon": "2002", "rho": "0", "delta": "0.000002"}));
+    assert_eq!(
+        got,
+        vec![
+            (json!({"path": "/alpha"}), 100),
+            (json!({"path": "/zeta"}), 100)
+        ]
+    );
+    assert_eq!(
+        out[0]["partition_selection"],
+        json!({"epsilon": "1", "delta": "0.000001", "threshold": 30})
+    );
+    assert_eq!(
+        out[0]["budget_spent"],
+        json!({"epsilon": "2002", "rho": "0", "delta": "0.000002"})
+    );
 }
 
 #[test]
@@ -223,7 +299,8 @@ fn partition_selection_release_frequency_matches_the_threshold_analysis() {
     // A large delta makes the rare events measurable: eps 1, delta 0.2, K = 2:
     // b = 2, delta/K = 0.1, m = smallest with p^m/(1+p) <= 0.1 (p = e^-1/2).
     let v = selection_config(1.0, 0.2);
-    let ps = config(&v).releases[0].partition_selection.unwrap();
+    let cfg = config(&v);
+    let ps = cfg.releases[0].partition_selection.unwrap();
     let p = (-0.5f64).exp();
     let tail = |m: i64| p.powi(m as i32) / (1.0 + p);
     let m = ps.threshold - 1;
@@ -231,12 +308,15 @@ fn partition_selection_release_frequency_matches_the_threshold_analysis() {
     let runs = 3_000;
     let (mut single, mut at_threshold) = (0u32, 0u32);
     for run in 0..runs {
-        let mut h = Harness::new(&v, 1_000 + run);
+        let mut h = Harness::from_config(cfg.clone(), InMemoryState::new(), 1_000 + run);
         h.tick(T0);
         let t = ts(T0 + 1);
         h.ev(T0 + 1, &[("ts", &t), ("user", "u"), ("path", "/one")]);
         for i in 0..ps.threshold {
-            h.ev(T0 + 1, &[("ts", &t), ("user", &format!("v{i}")), ("path", "/many")]);
+            h.ev(
+                T0 + 1,
+                &[("ts", &t), ("user", &format!("v{i}")), ("path", "/many")],
+            );
         }
         let out = h.tick(T0 + 90);
         single += u32::from(out.iter().any(|r| r["group"]["path"] == "/one"));
@@ -247,7 +327,10 @@ fn partition_selection_release_frequency_matches_the_threshold_analysis() {
     for (count, prob) in [(single, tail(m)), (at_threshold, 1.0 / (1.0 + p))] {
         let f = f64::from(count) / runs as f64;
         let sd = (prob * (1.0 - prob) / runs as f64).sqrt();
-        assert!((f - prob).abs() < 4.5 * sd, "frequency {f} vs {prob} (sd {sd})");
+        assert!(
+            (f - prob).abs() < 4.5 * sd,
+            "frequency {f} vs {prob} (sd {sd})"
+        );
     }
 }
 
@@ -270,27 +353,46 @@ fn exhausted_budget_suppresses_releases_and_the_period_refreshes() {
         .iter()
         .map(|r| {
             if r.get("dp_release").is_some() {
-                format!("R{}", r["window_start"].as_str().unwrap().get(11..16).unwrap())
+                format!(
+                    "R{}",
+                    r["window_start"].as_str().unwrap().get(11..16).unwrap()
+                )
             } else {
-                format!("X{}x{}", r["window_start"].as_str().unwrap().get(11..16).unwrap(), r["windows"])
+                format!(
+                    "X{}x{}",
+                    r["window_start"].as_str().unwrap().get(11..16).unwrap(),
+                    r["windows"]
+                )
             }
         })
         .collect();
     let mut expected = vec![];
-    for (released, exhausted) in [(["12:00", "12:01"], "12:02x3"), (["12:05", "12:06"], "12:07x3")] {
+    for (released, exhausted) in [
+        (["12:00", "12:01"], "12:02x3"),
+        (["12:05", "12:06"], "12:07x3"),
+    ] {
         for w in released {
             expected.extend(std::iter::repeat_n(format!("R{w}"), 3));
         }
         expected.push(format!("X{exhausted}"));
     }
     assert_eq!(kinds, expected);
-    let x = out.iter().find(|r| r.get("dp_budget_exhausted").is_some()).unwrap();
+    let x = out
+        .iter()
+        .find(|r| r.get("dp_budget_exhausted").is_some())
+        .unwrap();
     assert_eq!(x["dp_budget_exhausted"], "by_verb");
     assert_eq!(x["window_end"], "2024-05-01T12:05:00Z");
-    assert_eq!(x["needed"], json!({"epsilon": "1", "rho": "0", "delta": "0"}));
+    assert_eq!(
+        x["needed"],
+        json!({"epsilon": "1", "rho": "0", "delta": "0"})
+    );
     assert_eq!(x["remaining"]["epsilon"], "0.5");
     let c = h.agg.counters();
-    assert_eq!((c.windows_closed, c.releases_suppressed_budget, c.releases), (10, 6, 12));
+    assert_eq!(
+        (c.windows_closed, c.releases_suppressed_budget, c.releases),
+        (10, 6, 12)
+    );
     // Released records report the remaining budget after their own spend.
     assert_eq!(out[0]["budget_remaining"]["epsilon"], "1.5");
     assert_eq!(out[3]["budget_remaining"]["epsilon"], "0.5");
@@ -314,7 +416,10 @@ fn restart_with_file_state_keeps_the_spent_budget() {
     assert_eq!(out[0]["budget_remaining"]["epsilon"], "0");
     assert_eq!(out[3]["dp_budget_exhausted"], "by_verb");
     let ledger = config(&v);
-    let status = Aggregator::new(ledger).ledger().status(&FileState::new(&dir), T0).unwrap();
+    let status = Aggregator::new(ledger)
+        .ledger()
+        .status(&FileState::new(&dir), T0)
+        .unwrap();
     assert_eq!(status.spent.epsilon_nano, 2_000_000_000);
     assert_eq!(status.period_start, DAY0);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -332,23 +437,40 @@ fn snapshot_and_restore_continue_identically() {
     let snap = h.agg.snapshot();
     let restored = Aggregator::restore(config(&v), &snap).unwrap();
     assert_eq!(restored.counters(), h.agg.counters());
-    let mut h2 = Harness { agg: restored, state: InMemoryState::new(), rng: h.rng.clone() };
+    let mut h2 = Harness {
+        agg: restored,
+        state: InMemoryState::new(),
+        rng: h.rng.clone(),
+    };
     let (a, b) = (h.tick(T0 + 200), h2.tick(T0 + 200));
     assert_eq!(a, b);
     assert_eq!(get(&a[3..6], "by_verb", "get"), 2);
     // After restore, bounding state is intact: alice's third group is still refused.
-    let mut h3 = Harness { agg: Aggregator::restore(config(&v), &snap).unwrap(), state: InMemoryState::new(), rng: h.rng.clone() };
+    let mut h3 = Harness {
+        agg: Aggregator::restore(config(&v), &snap).unwrap(),
+        state: InMemoryState::new(),
+        rng: h.rng.clone(),
+    };
     h3.ev(T0 + 2, &[("ts", &t), ("user", "a"), ("verb", "watch")]);
     assert_eq!(h3.agg.counters().contributions_over_group_bound, 2);
 
     // Another configuration, or a tampered snapshot, is refused.
     let mut other = v.clone();
     other["window"] = json!("2m");
-    assert!(matches!(Aggregator::restore(config(&other), &snap), Err(DpError::Snapshot(_))));
+    assert!(matches!(
+        Aggregator::restore(config(&other), &snap),
+        Err(DpError::Snapshot(_))
+    ));
     let tampered = snap.replacen("[[0,1],[1,1]]", "[[0,1],[1,1],[2,1]]", 1);
     assert_ne!(tampered, snap);
-    assert!(matches!(Aggregator::restore(config(&v), &tampered), Err(DpError::Snapshot(_))));
-    assert!(matches!(Aggregator::restore(config(&v), "{"), Err(DpError::Snapshot(_))));
+    assert!(matches!(
+        Aggregator::restore(config(&v), &tampered),
+        Err(DpError::Snapshot(_))
+    ));
+    assert!(matches!(
+        Aggregator::restore(config(&v), "{"),
+        Err(DpError::Snapshot(_))
+    ));
 }
 
 /// Host state that is down.
@@ -370,7 +492,10 @@ fn ledger_failures_fail_closed() {
     assert_eq!(out.len(), 2); // two windows closed, neither released
     assert_eq!(out[1]["dp_release_error"], "by_verb");
     assert_eq!(out[1]["window_start"], "2024-05-01T12:00:00Z");
-    assert_eq!(out[1]["reason"], "ledger state unavailable; nothing released");
+    assert_eq!(
+        out[1]["reason"],
+        "ledger state unavailable; nothing released"
+    );
     assert_eq!(h.agg.counters().release_errors, 2);
     assert_eq!(h.agg.counters().releases, 0);
 }
@@ -411,7 +536,11 @@ fn gaussian_and_event_level_releases() {
     let got = values(&out, "n");
     assert_eq!(
         got,
-        vec![(json!({"m": "get"}), 2), (json!({"m": "post"}), 1), (json!({"m": null}), 1)]
+        vec![
+            (json!({"m": "get"}), 2),
+            (json!({"m": "post"}), 1),
+            (json!({"m": null}), 1)
+        ]
     );
     assert_eq!(out[0]["mechanism"], "gaussian");
     assert_eq!(out[0]["rho"], "1000");
@@ -426,7 +555,10 @@ fn records_never_carry_unit_values() {
     let mut h = Harness::new(&exact(), 14);
     h.tick(T0);
     let t = ts(T0 + 1);
-    h.ev(T0 + 1, &[("ts", &t), ("user", "alice@example.com"), ("verb", "get")]);
+    h.ev(
+        T0 + 1,
+        &[("ts", &t), ("user", "alice@example.com"), ("verb", "get")],
+    );
     let out = h.tick(T0 + 90);
     let text: String = out.iter().map(Value::to_string).collect();
     assert!(!text.contains("alice"));
@@ -434,6 +566,9 @@ fn records_never_carry_unit_values() {
     // The snapshot does hold it (documented: protect it like scrubbed logs).
     let mut h = Harness::new(&exact(), 14);
     h.tick(T0);
-    h.ev(T0 + 1, &[("ts", &t), ("user", "alice@example.com"), ("verb", "get")]);
+    h.ev(
+        T0 + 1,
+        &[("ts", &t), ("user", "alice@example.com"), ("verb", "get")],
+    );
     assert!(h.agg.snapshot().contains("alice"));
 }
