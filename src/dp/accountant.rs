@@ -224,6 +224,7 @@ pub fn format_fixed(value: u64, unit: u64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

@@ -1063,6 +1063,7 @@ impl ReleaseConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use serde_json::json;

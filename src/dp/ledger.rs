@@ -234,6 +234,7 @@ fn closed(period_start: i64) -> Remaining {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use crate::dp::accountant::NANO;

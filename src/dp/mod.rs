@@ -67,6 +67,7 @@ pub mod timefmt;
 pub mod window;
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests;
 
 pub use accountant::{PeriodBudget, PrivacyCost, Remaining};

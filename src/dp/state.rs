@@ -260,6 +260,7 @@ impl HostState for FileState {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 pub(crate) mod tests {
     use super::*;
     use std::sync::Arc;

@@ -261,6 +261,7 @@ fn civil_from_days(days: i64) -> Option<(i64, i64, i64)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

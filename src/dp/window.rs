@@ -444,6 +444,7 @@ pub(crate) fn group_value(bucket: Option<Bucket>, text: Option<&str>) -> Option<
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

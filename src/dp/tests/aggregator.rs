@@ -572,3 +572,4 @@ fn records_never_carry_unit_values() {
     );
     assert!(h.agg.snapshot().contains("alice"));
 }
+

@@ -39,6 +39,9 @@ fn value_of(record: &str) -> i64 {
     rest[..rest.find(',').unwrap()].parse().unwrap()
 }
 
+/// An output event `S`, as a predicate on the released values.
+type Event = Box<dyn Fn(&[i64]) -> bool>;
+
 struct Loss {
     /// Largest `|ln(f1/f2)| - Z se` over the events considered.
     worst_upper: f64,
@@ -49,7 +52,7 @@ struct Loss {
 
 /// Privacy loss estimates over the events `preds` (each a predicate on an
 /// output vector).
-fn loss(a: &[Vec<i64>], b: &[Vec<i64>], preds: &[Box<dyn Fn(&[i64]) -> bool>]) -> Loss {
+fn loss(a: &[Vec<i64>], b: &[Vec<i64>], preds: &[Event]) -> Loss {
     let n = a.len() as f64;
     let mut out = Loss {
         worst_upper: f64::NEG_INFINITY,
@@ -75,8 +78,8 @@ fn loss(a: &[Vec<i64>], b: &[Vec<i64>], preds: &[Box<dyn Fn(&[i64]) -> bool>]) -
 }
 
 /// Single cells and both tails of one coordinate.
-fn one_dim_events(i: usize, lo: i64, hi: i64) -> Vec<Box<dyn Fn(&[i64]) -> bool>> {
-    let mut preds: Vec<Box<dyn Fn(&[i64]) -> bool>> = Vec::new();
+fn one_dim_events(i: usize, lo: i64, hi: i64) -> Vec<Event> {
+    let mut preds: Vec<Event> = Vec::new();
     for x in lo..=hi {
         preds.push(Box::new(move |v: &[i64]| v[i] == x));
         preds.push(Box::new(move |v: &[i64]| v[i] >= x));
