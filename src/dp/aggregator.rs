@@ -39,6 +39,7 @@ use super::accountant::Remaining;
 use super::config::AggregateConfig;
 use super::ledger::{Ledger, SpendOutcome};
 use super::release;
+use super::snapshot;
 use super::state::{HostState, StateError};
 use super::timefmt::{parse_event_time, MAX_SECS, MIN_SECS};
 use super::window::{Rejected, WindowData};
@@ -105,15 +106,16 @@ pub struct Counters {
     pub release_errors: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct AggState {
+/// Everything an aggregator holds besides its configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct AggState {
     /// Configuration fingerprint the state was built under.
-    fingerprint: String,
+    pub fingerprint: String,
     /// Index of the oldest window not yet closed.
-    next_window: Option<i64>,
-    watermark: i64,
-    windows: BTreeMap<i64, WindowData>,
-    counters: Counters,
+    pub next_window: Option<i64>,
+    pub watermark: i64,
+    pub windows: BTreeMap<i64, WindowData>,
+    pub counters: Counters,
 }
 
 /// The DP aggregation engine of one host instance.
@@ -217,15 +219,16 @@ impl Aggregator {
     /// The open windows and counters as JSON, to persist across restarts.
     /// It holds scrubbed values (unit pseudonyms, group keys) and exact
     /// per-window totals: protect it like the scrubbed logs themselves.
+    /// The format is flat text ([`super::snapshot`]) so that restoring needs
+    /// no deep recursion on a small wasm stack.
     pub fn snapshot(&self) -> String {
-        serde_json::to_string(&self.st).unwrap_or_default()
+        snapshot::encode(&self.st)
     }
 
     /// Rebuilds an aggregator from [`Aggregator::snapshot`] output taken under
     /// the same configuration.
     pub fn restore(cfg: AggregateConfig, s: &str) -> Result<Aggregator, DpError> {
-        let mut st: AggState =
-            serde_json::from_str(s).map_err(|_| DpError::Snapshot("not a valid snapshot"))?;
+        let mut st = snapshot::decode(s).map_err(DpError::Snapshot)?;
         if st.fingerprint != cfg.fingerprint() {
             return Err(DpError::Snapshot(
                 "taken under a different aggregate configuration",

@@ -62,6 +62,7 @@ pub mod config;
 pub mod ledger;
 pub mod noise;
 pub mod release;
+mod snapshot;
 pub mod state;
 pub mod timefmt;
 pub mod window;

@@ -46,8 +46,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::accountant::{ATTO, NANO};
 use super::config::{
     AggregateConfig, Bucket, PartitionSelection, PrivacyUnit, ReleaseConfig, ReleaseKind,
@@ -107,7 +105,7 @@ pub(crate) enum Rejected {
 }
 
 /// One observed group of a partition-selection release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ObservedGroup {
     pub key: Vec<Option<String>>,
     pub value: i128,
@@ -115,7 +113,7 @@ pub(crate) struct ObservedGroup {
 }
 
 /// The aggregates of one release in one window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ReleaseData {
     /// Declared domains: per-combination totals (row-major index).
     Declared { values: Vec<i128> },
@@ -124,13 +122,12 @@ pub(crate) enum ReleaseData {
     Observed {
         groups: Vec<ObservedGroup>,
         accepted: u64,
-        #[serde(skip)]
         index: BTreeMap<Vec<Option<String>>, u32>,
     },
 }
 
 /// Everything one open window holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WindowData {
     /// User level: unit -> per release, the (group id, contributions) kept.
     pub units: BTreeMap<String, Vec<Vec<(u32, u32)>>>,

@@ -427,24 +427,47 @@ fn restart_with_file_state_keeps_the_spent_budget() {
 
 #[test]
 fn snapshot_and_restore_continue_identically() {
-    let v = exact();
+    let mut v = exact();
+    v["releases"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "paths", "kind": "count",
+        "mechanism": "laplace", "epsilon": 1000, "group_by": [{"field": "path"}],
+        "partition_selection": {"epsilon": 1, "delta": 1e-9}}));
     let mut h = Harness::new(&v, 10);
     h.tick(T0);
     let t = ts(T0 + 1);
-    for (u, verb) in [("a", "get"), ("b", "get"), ("a", "list"), ("a", "watch")] {
-        h.ev(T0 + 1, &[("ts", &t), ("user", u), ("verb", verb)]);
+    for (u, verb, path) in [
+        ("a", "get", "/x"),
+        ("b", "get", "/y z"),
+        ("a", "list", "/x"),
+        ("a", "watch", "/\"q\"\n"),
+    ] {
+        h.ev(
+            T0 + 1,
+            &[("ts", &t), ("user", u), ("verb", verb), ("path", path)],
+        );
     }
+    let t2 = ts(T0 + 61);
+    h.ev(T0 + 61, &[("ts", &t2), ("user", "c d"), ("verb", "get")]);
     let snap = h.agg.snapshot();
     let restored = Aggregator::restore(config(&v), &snap).unwrap();
     assert_eq!(restored.counters(), h.agg.counters());
+    // Same ledger contents (a restart keeps host state), same RNG stream.
+    let state = InMemoryState::new();
+    let (ledger, _) = h.state.get("dp/ledger").unwrap().unwrap();
+    state.set("dp/ledger", &ledger, None).unwrap();
     let mut h2 = Harness {
         agg: restored,
-        state: InMemoryState::new(),
+        state,
         rng: h.rng.clone(),
     };
+    assert_eq!(h2.agg.snapshot(), snap);
     let (a, b) = (h.tick(T0 + 200), h2.tick(T0 + 200));
     assert_eq!(a, b);
-    assert_eq!(get(&a[3..6], "by_verb", "get"), 2);
+    assert_eq!(a.len(), 6); // two windows; no path group passes selection
+    assert_eq!(get(&a[0..3], "by_verb", "get"), 2);
+    assert_eq!(get(&a[3..6], "by_verb", "get"), 1);
     // After restore, bounding state is intact: alice's third group is still refused.
     let mut h3 = Harness {
         agg: Aggregator::restore(config(&v), &snap).unwrap(),
@@ -452,7 +475,8 @@ fn snapshot_and_restore_continue_identically() {
         rng: h.rng.clone(),
     };
     h3.ev(T0 + 2, &[("ts", &t), ("user", "a"), ("verb", "watch")]);
-    assert_eq!(h3.agg.counters().contributions_over_group_bound, 2);
+    // (both releases: alice already has two verbs and two paths)
+    assert_eq!(h3.agg.counters().contributions_over_group_bound, 3);
 
     // Another configuration, or a tampered snapshot, is refused.
     let mut other = v.clone();
@@ -461,7 +485,7 @@ fn snapshot_and_restore_continue_identically() {
         Aggregator::restore(config(&other), &snap),
         Err(DpError::Snapshot(_))
     ));
-    let tampered = snap.replacen("[[0,1],[1,1]]", "[[0,1],[1,1],[2,1]]", 1);
+    let tampered = snap.replacen("0/1,1/1", "0/1,1/1,2/1", 1);
     assert_ne!(tampered, snap);
     assert!(matches!(
         Aggregator::restore(config(&v), &tampered),
@@ -572,4 +596,3 @@ fn records_never_carry_unit_values() {
     );
     assert!(h.agg.snapshot().contains("alice"));
 }
-
