@@ -106,8 +106,9 @@ pub struct Counters {
     pub release_errors: u64,
 }
 
-/// Everything an aggregator holds besides its configuration.
-#[derive(Debug, Clone)]
+/// Everything an aggregator holds besides its configuration. No `Debug`:
+/// it holds unit values and group keys taken from records.
+#[derive(Clone)]
 pub(crate) struct AggState {
     /// Configuration fingerprint the state was built under.
     pub fingerprint: String,
@@ -119,11 +120,23 @@ pub(crate) struct AggState {
 }
 
 /// The DP aggregation engine of one host instance.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Aggregator {
     cfg: AggregateConfig,
     ledger: Ledger,
     st: AggState,
+}
+
+/// Shows positions and counters only: window contents are record values.
+impl fmt::Debug for Aggregator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Aggregator")
+            .field("next_window", &self.st.next_window)
+            .field("watermark", &self.st.watermark)
+            .field("open_windows", &self.st.windows.len())
+            .field("counters", &self.st.counters)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Output of one call, with consecutive budget-exhausted windows merged.
@@ -219,7 +232,7 @@ impl Aggregator {
     /// The open windows and counters as JSON, to persist across restarts.
     /// It holds scrubbed values (unit pseudonyms, group keys) and exact
     /// per-window totals: protect it like the scrubbed logs themselves.
-    /// The format is flat text ([`super::snapshot`]) so that restoring needs
+    /// The format is flat text (see `dp/snapshot.rs`) so that restoring needs
     /// no deep recursion on a small wasm stack.
     pub fn snapshot(&self) -> String {
         snapshot::encode(&self.st)

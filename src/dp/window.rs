@@ -105,7 +105,7 @@ pub(crate) enum Rejected {
 }
 
 /// One observed group of a partition-selection release.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct ObservedGroup {
     pub key: Vec<Option<String>>,
     pub value: i128,
@@ -113,7 +113,7 @@ pub(crate) struct ObservedGroup {
 }
 
 /// The aggregates of one release in one window.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum ReleaseData {
     /// Declared domains: per-combination totals (row-major index).
     Declared { values: Vec<i128> },
@@ -127,7 +127,8 @@ pub(crate) enum ReleaseData {
 }
 
 /// Everything one open window holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// No `Debug`: holds unit values and group keys taken from records.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct WindowData {
     /// User level: unit -> per release, the (group id, contributions) kept.
     pub units: BTreeMap<String, Vec<Vec<(u32, u32)>>>,

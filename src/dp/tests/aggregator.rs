@@ -587,6 +587,19 @@ fn records_never_carry_unit_values() {
     let text: String = out.iter().map(Value::to_string).collect();
     assert!(!text.contains("alice"));
     assert!(!format!("{:?}", h.agg.counters()).contains("alice"));
+    h.ev(
+        T0 + 91,
+        &[
+            ("ts", &ts(T0 + 91)),
+            ("user", "alice@example.com"),
+            ("verb", "get"),
+        ],
+    );
+    let debug = format!("{:?}", h.agg);
+    assert!(
+        debug.contains("open_windows: 1") && !debug.contains("alice"),
+        "{debug}"
+    );
     // The snapshot does hold it (documented: protect it like scrubbed logs).
     let mut h = Harness::new(&exact(), 14);
     h.tick(T0);
