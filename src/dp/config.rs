@@ -921,22 +921,12 @@ fn parse_release(
     };
 
     let mut cost = match mechanism {
-        Mechanism::Laplace => PrivacyCost {
-            epsilon_nano: budget_nano,
-            ..Default::default()
-        },
-        Mechanism::Gaussian => PrivacyCost {
-            rho_nano: budget_nano,
-            ..Default::default()
-        },
+        Mechanism::Laplace => PrivacyCost::laplace(budget_nano),
+        Mechanism::Gaussian => PrivacyCost::gaussian(budget_nano),
     };
     if let Some(ps) = &partition_selection {
         cost = cost
-            .checked_add(&PrivacyCost {
-                epsilon_nano: ps.epsilon_nano,
-                rho_nano: 0,
-                delta_atto: ps.delta_atto,
-            })
+            .checked_add(&PrivacyCost::selection(ps.epsilon_nano, ps.delta_atto))
             .ok_or_else(|| ConfigError::new(loc, "cost overflows"))?;
     }
     if !accountant::within_budget(&budget.budget, &cost) {
@@ -1139,6 +1129,8 @@ mod tests {
             r0.cost,
             PrivacyCost {
                 epsilon_nano: 50_000_000,
+                laplace_epsilon_nano: 50_000_000,
+                laplace_rho_atto: 1_250_000_000_000_000,
                 ..Default::default()
             }
         );
@@ -1150,7 +1142,8 @@ mod tests {
             PrivacyCost {
                 epsilon_nano: 50_000_000,
                 rho_nano: 10_000_000,
-                delta_atto: 1_000_000_000
+                delta_atto: 1_000_000_000,
+                ..Default::default()
             }
         );
         assert!(r1.partition_selection.is_some());

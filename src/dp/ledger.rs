@@ -19,8 +19,10 @@
 //! mint budget either. A ledger written with another period length is refused
 //! (changing `budget.period` needs a new `ledger_key`).
 //!
-//! Record (JSON): `{"v":1,"period_secs":86400,"closed_before":0,
-//! "periods":[{"start":..,"epsilon_nano":..,"rho_nano":..,"delta_atto":..}]}`.
+//! Record (JSON, nesting depth 4 so it parses on a small wasm stack):
+//! `{"v":1,"period_secs":86400,"closed_before":0,"periods":[{"start":..,
+//! "spent":{"epsilon_nano":..,"rho_nano":..,"delta_atto":..,
+//! "laplace_epsilon_nano":..,"laplace_rho_atto":..}}]}`.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,18 +41,12 @@ pub enum SpendOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct PeriodEntry {
     start: i64,
-    epsilon_nano: u64,
-    rho_nano: u64,
-    delta_atto: u64,
+    spent: PrivacyCost,
 }
 
 impl PeriodEntry {
     fn spent(&self) -> PrivacyCost {
-        PrivacyCost {
-            epsilon_nano: self.epsilon_nano,
-            rho_nano: self.rho_nano,
-            delta_atto: self.delta_atto,
-        }
+        self.spent
     }
 }
 
@@ -203,12 +199,7 @@ impl LedgerRecord {
     /// Stores the totals of the period at `start`, keeping only the newest
     /// periods. Returns false if `start` itself would be forgotten.
     fn set_period(&mut self, start: i64, spent: PrivacyCost, period_secs: i64) -> bool {
-        let entry = PeriodEntry {
-            start,
-            epsilon_nano: spent.epsilon_nano,
-            rho_nano: spent.rho_nano,
-            delta_atto: spent.delta_atto,
-        };
+        let entry = PeriodEntry { start, spent };
         match self.periods.iter_mut().find(|p| p.start == start) {
             Some(p) => *p = entry,
             None => self.periods.push(entry),
@@ -407,6 +398,40 @@ mod tests {
         assert_eq!(committed * 1_000_000, NANO);
         assert_eq!(committed + exhausted, 1_600);
         assert_eq!(l.status(&*s, 0).unwrap().spent.epsilon_nano, NANO);
+    }
+
+    #[test]
+    fn small_laplace_spends_beyond_the_linear_limit() {
+        // Budget (1, 1e-6); spends of epsilon 0.01: 100 linearly, but about
+        // 490 via zCDP (rho 5e-5 each).
+        let s = InMemoryState::new();
+        let l = ledger();
+        let cost = PrivacyCost::laplace(10_000_000);
+        let mut committed = 0u64;
+        while let SpendOutcome::Committed { .. } = l.try_spend(&s, &cost, 0).unwrap() {
+            committed += 1;
+        }
+        let cks = |rho: f64| {
+            (1..100_000)
+                .map(|i| 1.0 + i as f64 * 1e-3)
+                .map(|a: f64| {
+                    a * rho
+                        + ((1e6f64).ln() + (a - 1.0) * (1.0 - 1.0 / a).ln() - a.ln()) / (a - 1.0)
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        let max_n = (1..2_000u64)
+            .take_while(|n| cks(*n as f64 * 5e-5) <= 1.0)
+            .last()
+            .unwrap();
+        println!("committed {committed} spends of 0.01 (linear limit 100, zCDP limit {max_n})");
+        assert!(committed > 100);
+        assert!(
+            committed + 1 >= max_n && committed <= max_n,
+            "{committed} vs {max_n}"
+        );
+        let status = l.status(&s, 0).unwrap();
+        assert_eq!(status.spent.laplace_epsilon_nano, committed * 10_000_000);
     }
 
     #[test]
