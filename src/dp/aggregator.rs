@@ -12,7 +12,10 @@
 //!
 //! The first call fixes the first window: the oldest one still open at that
 //! host time (hosts should call [`Aggregator::tick`] at start-up, so that this
-//! does not depend on when the first event arrives).
+//! does not depend on when the first event arrives). A host without a timer
+//! (Fluent Bit's filter is only called per record) releases a window with
+//! the first record after it closed; [`Aggregator::next_close_at`] says when
+//! that is due.
 //!
 //! # Every window is released
 //! From the first window on, every window is closed and released in order,

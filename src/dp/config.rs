@@ -1019,7 +1019,9 @@ pub fn sensitivities(kind: &ReleaseKind, bounds: &Bounds, stability: u64) -> Opt
 
 impl ReleaseConfig {
     /// The declared-domain combination index of a group tuple, if every value
-    /// is in its key's domain (row-major in declaration order).
+    /// is in its key's domain (row-major in declaration order). The ingest
+    /// path uses the allocation-free equivalent in `window.rs`.
+    #[cfg(test)]
     pub(crate) fn domain_index(&self, values: &[Option<String>]) -> Option<usize> {
         let mut index: usize = 0;
         for (g, v) in self.group_by.iter().zip(values) {

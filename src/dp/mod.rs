@@ -33,9 +33,10 @@
 //!   undeclared groups pass DP partition selection, and a window's cost
 //!   depends only on the configuration;
 //! - spend-then-release against one shared ledger with compare-and-swap, and
-//!   the composition rule of [`accountant`] (pure epsilon added linearly,
-//!   Gaussian releases in zCDP converted with the delta that partition
-//!   selection left).
+//!   the composition rule of [`accountant`] (the tighter of: Laplace epsilon
+//!   added linearly, or Laplace and Gaussian releases together in zCDP;
+//!   partition selection always linear; zCDP converted to `(epsilon, delta)`
+//!   with the delta that partition selection left).
 //!
 //! # What it does not cover
 //! - Composition across periods: each period has its own budget, so a unit
@@ -55,6 +56,10 @@
 //!   back or drops the ledger file refunds budget), and entropy.
 //! - Data that never reaches the engine (dropped as late, out of domain,
 //!   beyond bounds or caps) biases results but costs no privacy.
+//! - Several engine instances sharing a ledger each release every window and
+//!   each pay for it: the guarantee holds, but the budget goes `n` times as
+//!   fast. Aggregate in one instance per ledger where possible (in Envoy, the
+//!   singleton service), and forward events to it.
 
 pub mod accountant;
 pub mod aggregator;

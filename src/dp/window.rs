@@ -181,17 +181,12 @@ impl WindowData {
         fields: &[Option<&str>],
     ) -> Result<(), Rejected> {
         let r = cfg.releases.get(ri).ok_or(Rejected::OverMemoryCap)?;
-        let key: Vec<Option<String>> = r
-            .group_by
-            .iter()
-            .map(|g| group_value(g.bucket, fields.get(g.field_index).copied().flatten()))
-            .collect();
         let value = contribution(r, fields)?;
         let data = self.releases.get_mut(ri).ok_or(Rejected::OverMemoryCap)?;
         let bounds = cfg.bounds;
         match data {
             ReleaseData::Declared { values } => {
-                let idx = r.domain_index(&key).ok_or(Rejected::OutOfDomain)?;
+                let idx = declared_index(r, fields).ok_or(Rejected::OutOfDomain)?;
                 let gid = u32::try_from(idx).map_err(|_| Rejected::OverMemoryCap)?;
                 if let Some(u) = unit {
                     let kept = self
@@ -215,6 +210,11 @@ impl WindowData {
                 accepted,
                 index,
             } => {
+                let key: Vec<Option<String>> = r
+                    .group_by
+                    .iter()
+                    .map(|g| group_value(g.bucket, fields.get(g.field_index).copied().flatten()))
+                    .collect();
                 if !r.in_domains(&key) {
                     return Err(Rejected::OutOfDomain);
                 }
@@ -434,17 +434,92 @@ pub(crate) fn group_value(bucket: Option<Bucket>, text: Option<&str>) -> Option<
     Some(match bucket {
         None => text.to_owned(),
         Some(Bucket::Lowercase) => text.to_ascii_lowercase(),
-        Some(Bucket::StatusClass) => match text.parse::<u16>() {
-            Ok(code @ 100..=599) => format!("{}xx", code / 100),
-            _ => "other".to_owned(),
-        },
+        Some(Bucket::StatusClass) => status_class(text).to_owned(),
     })
+}
+
+fn status_class(text: &str) -> &'static str {
+    match text.parse::<u16>() {
+        Ok(100..=199) => "1xx",
+        Ok(200..=299) => "2xx",
+        Ok(300..=399) => "3xx",
+        Ok(400..=499) => "4xx",
+        Ok(500..=599) => "5xx",
+        _ => "other",
+    }
+}
+
+/// Whether a field's text, after its bucket, equals a domain value (the
+/// per-record path for declared domains: no allocation).
+fn bucket_matches(bucket: Option<Bucket>, text: Option<&str>, want: Option<&str>) -> bool {
+    match (text, want) {
+        (None, None) => true,
+        (Some(t), Some(w)) => match bucket {
+            None => t == w,
+            Some(Bucket::Lowercase) => {
+                t.len() == w.len()
+                    && t.bytes()
+                        .zip(w.bytes())
+                        .all(|(a, b)| a.to_ascii_lowercase() == b)
+            }
+            Some(Bucket::StatusClass) => status_class(t) == w,
+        },
+        _ => false,
+    }
+}
+
+/// The declared-domain combination index of an event (row-major in
+/// declaration order), or `None` if a value is outside its domain.
+fn declared_index(r: &ReleaseConfig, fields: &[Option<&str>]) -> Option<usize> {
+    let mut index: usize = 0;
+    for g in &r.group_by {
+        let domain = g.domain.as_ref()?;
+        let text = fields.get(g.field_index).copied().flatten();
+        let pos = domain
+            .iter()
+            .position(|d| bucket_matches(g.bucket, text, d.as_deref()))?;
+        index = index.checked_mul(domain.len())?.checked_add(pos)?;
+    }
+    Some(index)
 }
 
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allocation_free_matching_agrees_with_group_values() {
+        for bucket in [None, Some(Bucket::Lowercase), Some(Bucket::StatusClass)] {
+            for text in [
+                None,
+                Some("GET"),
+                Some("get"),
+                Some("404"),
+                Some("4xx"),
+                Some("other"),
+                Some("GeT "),
+                Some("Ä"),
+            ] {
+                for want in [
+                    None,
+                    Some("get"),
+                    Some("GET"),
+                    Some("4xx"),
+                    Some("other"),
+                    Some("404"),
+                    Some("ä"),
+                ] {
+                    let expected = group_value(bucket, text).as_deref() == want;
+                    assert_eq!(
+                        bucket_matches(bucket, text, want),
+                        expected,
+                        "{bucket:?} {text:?} {want:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn buckets_and_numbers() {
