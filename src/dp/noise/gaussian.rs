@@ -23,7 +23,7 @@ use super::bernoulli::bernoulli_exp;
 use super::laplace::discrete_laplace;
 use super::natural::{Natural, U512};
 use super::scale::{Scale, MAX_SAMPLER_SCALE};
-use super::uniform::Coins;
+use super::uniform::{BitPool, Coins};
 use super::NoiseError;
 
 /// Cap on proposal rounds. Each round accepts with probability
@@ -46,7 +46,7 @@ pub fn sample_discrete_gaussian<R: RngCore + ?Sized>(
     if sigma.exceeds(MAX_SAMPLER_SCALE) {
         return Err(NoiseError::ScaleTooLarge);
     }
-    discrete_gaussian(sigma.num(), sigma.den(), rng)
+    discrete_gaussian(sigma.num(), sigma.den(), &mut BitPool::new(rng))
 }
 
 /// Discrete Gaussian with `σ = n/d` over any source of exact coins.

@@ -22,7 +22,7 @@ use rand_core::RngCore;
 
 use super::bernoulli::{bernoulli_exp_minus_one, bernoulli_exp_unit};
 use super::scale::{Scale, MAX_SAMPLER_SCALE};
-use super::uniform::Coins;
+use super::uniform::{BitPool, Coins};
 use super::NoiseError;
 
 /// Cap on the geometric count `V`: `P(V >= 192) = e^{−192} < 2^-276`.
@@ -43,7 +43,7 @@ pub fn sample_discrete_laplace<R: RngCore + ?Sized>(
     if scale.exceeds(MAX_SAMPLER_SCALE) {
         return Err(NoiseError::ScaleTooLarge);
     }
-    discrete_laplace(scale.num(), scale.den(), rng)
+    discrete_laplace(scale.num(), scale.den(), &mut BitPool::new(rng))
 }
 
 /// Discrete Laplace with scale `num/den` over any source of exact coins.

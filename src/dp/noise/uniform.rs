@@ -44,6 +44,99 @@ impl<R: RngCore + ?Sized> Coins for R {
     }
 }
 
+/// Bounds up to this are drawn bit by bit with the Fast Dice Roller.
+const FDR_MAX_BOUND: u64 = 1 << 32;
+
+/// The coins used by the public samplers: random bits are taken from a
+/// 64-bit word one at a time, and small bounds are drawn with Lumbroso's Fast
+/// Dice Roller ("Optimal Discrete Uniform Generation from Coin Flips", 2013),
+/// which needs about `log2(bound) + 2` bits instead of a whole word. Most
+/// draws in the samplers are `Bernoulli(1/k)` for small `k` or a fair sign,
+/// so one ChaCha20 word serves several of them. Unused bits are dropped with
+/// the pool at the end of a sample.
+pub(crate) struct BitPool<'a, R: RngCore + ?Sized> {
+    rng: &'a mut R,
+    word: u64,
+    left: u32,
+}
+
+impl<'a, R: RngCore + ?Sized> BitPool<'a, R> {
+    pub(crate) fn new(rng: &'a mut R) -> Self {
+        BitPool {
+            rng,
+            word: 0,
+            left: 0,
+        }
+    }
+
+    fn next_bit(&mut self) -> u64 {
+        if self.left == 0 {
+            self.word = self.rng.next_u64();
+            self.left = 64;
+        }
+        let bit = self.word & 1;
+        self.word = self.word.checked_shr(1).unwrap_or(0);
+        self.left = self.left.saturating_sub(1);
+        bit
+    }
+
+    /// Uniform in `[0, n)` for `1 <= n <= 2^32`. Invariant: `c` is uniform
+    /// in `[0, v)`. Each doubling appends a fair bit; once `v >= n`, either
+    /// `c < n` (return it: uniform on `[0, n)`) or `c − n` is uniform on
+    /// `[0, v − n)` and we continue. Since `v < 2n` at a check, a check fails
+    /// with probability below 1/2, so [`MAX_DRAWS`] checks all fail with
+    /// probability below `2^-256`.
+    fn fast_dice_roller(&mut self, n: u64) -> Result<u64, NoiseError> {
+        let (mut v, mut c) = (1u64, 0u64);
+        let mut checks: u32 = 0;
+        while checks < MAX_DRAWS {
+            // v < n <= 2^32 here, so neither doubling overflows.
+            v = v.checked_mul(2).ok_or(NoiseError::Overflow)?;
+            c = c
+                .checked_mul(2)
+                .and_then(|c2| c2.checked_add(self.next_bit()))
+                .ok_or(NoiseError::Overflow)?;
+            if v >= n {
+                if c < n {
+                    return Ok(c);
+                }
+                v = v.checked_sub(n).ok_or(NoiseError::Overflow)?;
+                c = c.checked_sub(n).ok_or(NoiseError::Overflow)?;
+                checks = checks.saturating_add(1);
+            }
+        }
+        Err(NoiseError::IterationLimit)
+    }
+}
+
+impl<R: RngCore + ?Sized> Coins for BitPool<'_, R> {
+    fn below_u64(&mut self, bound: u64) -> Result<u64, NoiseError> {
+        if bound == 0 {
+            return Err(NoiseError::Overflow);
+        }
+        if bound <= FDR_MAX_BOUND {
+            self.fast_dice_roller(bound)
+        } else {
+            uniform_below_u64(bound, self.rng)
+        }
+    }
+    fn below_u128(&mut self, bound: u128) -> Result<u128, NoiseError> {
+        match u64::try_from(bound) {
+            Ok(small) => self.below_u64(small).map(u128::from),
+            Err(_) => uniform_below_u128(bound, self.rng),
+        }
+    }
+    fn below_u512(&mut self, bound: U512) -> Result<U512, NoiseError> {
+        match bound.to_u128() {
+            Some(small) => self.below_u128(small).map(U512::from_u128),
+            None => uniform_below_u512(bound, self.rng),
+        }
+    }
+    fn bit(&mut self) -> Result<bool, NoiseError> {
+        Ok(self.next_bit() == 1)
+    }
+}
+
 /// One fair bit.
 pub(crate) fn random_bit<R: RngCore + ?Sized>(rng: &mut R) -> bool {
     rng.next_u32() & 1 == 1
@@ -228,6 +321,48 @@ mod tests {
         let v = uniform_below_u512(bound, &mut w).unwrap();
         assert_eq!(v.limbs[..4], [1, 2, 3, 0]);
         assert_eq!(w.0, vec![99], "exactly three words consumed");
+    }
+
+    /// Exhaustive: over all 2^16 bit strings of length 16, the runs that
+    /// finish within those bits give every value exactly the same count
+    /// (each check point splits its mass evenly among `[0, n)`).
+    #[test]
+    fn fast_dice_roller_is_exactly_uniform_over_all_bit_strings() {
+        for n in [1u64, 2, 3, 5, 6, 7, 10, 12, 100, 1000] {
+            let mut counts = vec![0u64; n as usize];
+            let mut unfinished = 0u64;
+            for w in 0..(1u64 << 16) {
+                let mut words = Words(vec![w, 0]);
+                let mut pool = BitPool::new(&mut words);
+                let v = pool.fast_dice_roller(n).unwrap();
+                let used = 64 - pool.left;
+                if pool.rng.0.len() == 1 && used <= 16 {
+                    counts[v as usize] += 1;
+                } else {
+                    unfinished += 1;
+                }
+            }
+            let first = counts[0];
+            assert!(first > 0 && counts.iter().all(|c| *c == first), "n={n}: {counts:?}");
+            // Unfinished mass is the leftover that no check resolved.
+            assert_eq!(first * n + unfinished, 1 << 16);
+            assert!(unfinished * 2 < 1 << 16, "n={n}: {unfinished}");
+        }
+    }
+
+    #[test]
+    fn bit_pool_uses_every_bit_of_a_word_in_order() {
+        let mut words = Words(vec![0b1011, 1]);
+        let mut pool = BitPool::new(&mut words);
+        let bits: Vec<bool> = (0..65).map(|_| pool.bit().unwrap()).collect();
+        assert_eq!(&bits[..5], &[true, true, false, true, false]);
+        assert!(bits[5..64].iter().all(|b| !b));
+        assert!(bits[64], "65th bit comes from the next word");
+        // Large bounds bypass the pool and take whole words.
+        let mut words = Words(vec![u64::MAX]);
+        let mut pool = BitPool::new(&mut words);
+        assert_eq!(pool.below_u64(1 << 40).unwrap(), (1 << 40) - 1);
+        assert_eq!(pool.below_u64(0), Err(NoiseError::Overflow));
     }
 
     #[test]
