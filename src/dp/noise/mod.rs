@@ -1,0 +1,151 @@
+//! Exact noise for differential privacy: samplers, randomness, accuracy
+//! reporting and calibration.
+//!
+//! # What is sampled
+//!
+//! - [`sample_discrete_laplace`]`(t)` returns `k ∈ ℤ` with
+//!   `P(k) = (1 − e^{−1/t}) / (1 + e^{−1/t}) · e^{−|k|/t}` (the discrete
+//!   Laplace, a.k.a. two-sided geometric, distribution with scale `t`).
+//! - [`sample_discrete_gaussian`]`(σ)` returns `k ∈ ℤ` with
+//!   `P(k) = e^{−k²/(2σ²)} / Σ_{j∈ℤ} e^{−j²/(2σ²)}` (the discrete Gaussian
+//!   `N_ℤ(0, σ²)`; note that its variance is slightly *below* `σ²`).
+//!
+//! Both follow Canonne, Kamath and Steinke, "The Discrete Gaussian for
+//! Differential Privacy" (NeurIPS 2020), Algorithms 1–3:
+//!
+//! - Algorithm 1, `Bernoulli(e^{−γ})` for rational `γ = a/b`, lives in
+//!   [`bernoulli`]; it only draws `Bernoulli(a/(b·k))` coins, each of which
+//!   is one exact uniform integer compared with `a` ([`uniform`]).
+//! - Algorithm 2, the discrete Laplace with rational scale `num/den`, lives in
+//!   [`laplace`].
+//! - Algorithm 3, the discrete Gaussian with rational `σ = n/d`, lives in
+//!   [`gaussian`]: it proposes from the discrete Laplace with integer scale
+//!   `t = ⌊σ⌋ + 1` and accepts with probability
+//!   `exp(−(|y| − σ²/t)² / (2σ²))`, computed exactly as a ratio of integers.
+//!
+//! # Why the output is exact
+//!
+//! The only source of randomness is `RngCore::next_u64`/`next_u32`, read as
+//! uniform bits. Every random decision is either a uniform integer below a
+//! bound (rejection sampling, so no modulo bias) or a comparison of such an
+//! integer with an exact integer numerator. All arithmetic is on `u64`,
+//! `u128` or the fixed-width [`natural::U512`]; every operation is checked,
+//! and a value that would not fit returns [`NoiseError::Overflow`] instead of
+//! silently rounding. The sampling path (this file, `uniform.rs`,
+//! `natural.rs`, `bernoulli.rs`, `laplace.rs`, `gaussian.rs`) contains no
+//! floating-point type or literal at all; a test scans those sources to keep
+//! it that way. Floating-point, which Mironov (CCS 2012) showed leaks the
+//! secret through the low bits of textbook Laplace noise, appears only in
+//! [`ci`] and [`calibrate`], which report accuracy and suggest parameters and
+//! never touch a sample.
+//!
+//! # Bounded loops
+//!
+//! Rejection sampling can in principle loop forever. Every loop here has a
+//! cap chosen so that reaching it has probability below `2^-250` per sample
+//! (the bound is stated at each cap). Reaching a cap returns
+//! [`NoiseError::IterationLimit`]: the caller fails closed and releases
+//! nothing. Conditioned on success the output distribution differs from the
+//! exact one by at most that probability in total variation.
+//!
+//! # Timing
+//!
+//! The samplers are not constant-time: the number of random words consumed
+//! depends on the sample. Releases happen once per window, not per record, so
+//! the host does not expose per-sample timing to an observer.
+
+mod bernoulli;
+mod calibrate;
+mod ci;
+mod gaussian;
+mod laplace;
+mod natural;
+mod rng;
+mod scale;
+mod uniform;
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod stat_tests;
+
+use std::fmt;
+
+pub use calibrate::{
+    epsilon_for_halfwidth, gaussian_sigma_for_rho, laplace_scale_for, zcdp_to_approx_dp_epsilon,
+};
+pub use ci::ci_halfwidth;
+pub use gaussian::sample_discrete_gaussian;
+pub use laplace::sample_discrete_laplace;
+pub use rng::{NoiseRng, RESEED_INTERVAL_BYTES};
+pub use scale::{Scale, MAX_SAMPLER_SCALE};
+
+/// Which noise distribution a release uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mechanism {
+    /// Discrete Laplace, `P(k) ∝ exp(−|k|/scale)`; pure ε-DP.
+    Laplace,
+    /// Discrete Gaussian, `P(k) ∝ exp(−k²/(2σ²))`; ρ-zCDP.
+    Gaussian,
+}
+
+/// Why noise could not be drawn or a parameter could not be computed.
+///
+/// Variants carry only static reasons, never a sample, a seed or a value
+/// derived from data, so they may be printed by any host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoiseError {
+    /// A scale needs a positive numerator and denominator.
+    InvalidScale,
+    /// Text given as a decimal scale is not a plain positive decimal number.
+    InvalidDecimal,
+    /// The scale exceeds [`MAX_SAMPLER_SCALE`]; samples could leave `i64`.
+    ScaleTooLarge,
+    /// An exact intermediate value did not fit its integer type.
+    Overflow,
+    /// A rejection loop reached its cap (probability below `2^-250`).
+    IterationLimit,
+    /// The operating system (or WASI host) did not provide entropy.
+    Entropy,
+    /// A confidence level must lie strictly between 0 and 1.
+    InvalidConfidence,
+    /// A calibration argument is out of range; the text names which one.
+    InvalidArgument(&'static str),
+}
+
+impl fmt::Display for NoiseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoiseError::InvalidScale => {
+                f.write_str("noise scale must have a positive numerator and denominator")
+            }
+            NoiseError::InvalidDecimal => {
+                f.write_str("expected a positive decimal number such as \"2.5\"")
+            }
+            NoiseError::ScaleTooLarge => f.write_str("noise scale exceeds 2^48"),
+            NoiseError::Overflow => f.write_str("exact noise arithmetic overflowed"),
+            NoiseError::IterationLimit => {
+                f.write_str("noise sampler reached its iteration cap; nothing released")
+            }
+            NoiseError::Entropy => f.write_str("no entropy available from the host"),
+            NoiseError::InvalidConfidence => {
+                f.write_str("confidence must be strictly between 0 and 1")
+            }
+            NoiseError::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for NoiseError {}
+
+/// Draws one sample of mechanism `m` with the given scale (the Laplace scale
+/// `t`, or the Gaussian `σ`).
+pub fn sample<R: rand_core::RngCore + ?Sized>(
+    m: Mechanism,
+    scale: Scale,
+    rng: &mut R,
+) -> Result<i64, NoiseError> {
+    match m {
+        Mechanism::Laplace => sample_discrete_laplace(scale, rng),
+        Mechanism::Gaussian => sample_discrete_gaussian(scale, rng),
+    }
+}
