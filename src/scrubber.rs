@@ -643,7 +643,8 @@ mod tests {
             (deep.as_bytes(), "too_deep"),
             (big.as_bytes(), "record_too_large"),
             (b"[1,2]", "not_an_object"),
-            (b"", "not_an_object"),
+            (b"", "invalid_json"),
+            (b"\"str\"", "not_an_object"),
             (b"{} {}", "invalid_json"),
         ];
         for (input, code) in cases {

@@ -76,7 +76,8 @@ pub fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, JsonError> {
                 if (0xD800..0xDC00).contains(&hi) && tail.get(6..8) == Some(b"\\u") {
                     let lo = hex4(tail.get(8..12).ok_or(JsonError::BadEscape)?)?;
                     if (0xDC00..0xE000).contains(&lo) {
-                        let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                        // In range by the checks above: no wrap can occur.
+                        let c = 0x10000u32.wrapping_add(hi.wrapping_sub(0xD800) << 10).wrapping_add(lo.wrapping_sub(0xDC00));
                         (char::from_u32(c).unwrap_or('\u{FFFD}'), 12)
                     } else {
                         ('\u{FFFD}', 6)

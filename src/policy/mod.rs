@@ -25,7 +25,7 @@ pub use presets::{preset_names, preset_text};
 use crate::error::ConfigError;
 use crate::json::scan::Scanner;
 use crate::path::{Path, Specificity};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Where a rule came from; user rules win ties against preset rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -284,9 +284,4 @@ fn parse_keys(v: Option<&Value>) -> Result<Option<String>, ConfigError> {
         }
     }
     Ok(active)
-}
-
-/// Used by the rule table when the policy has no explicit rule object.
-pub(crate) fn empty_map() -> Map<String, Value> {
-    Map::new()
 }

@@ -8,12 +8,13 @@
 //! right after the call.
 #![allow(unsafe_code)]
 
-use super::{preopens, ScrubFilter};
+use super::{preopens, AggregateFilter, ScrubFilter};
 use std::cell::Cell;
 
 thread_local! {
     /// Taken out for the duration of a call (see the module docs of `fluent_bit`).
     static SCRUB: Cell<Option<Box<ScrubFilter>>> = const { Cell::new(None) };
+    static AGGREGATE: Cell<Option<Box<AggregateFilter>>> = const { Cell::new(None) };
 }
 
 /// Views the record the host passed, or `None` for the null pointer the host
@@ -54,5 +55,33 @@ pub unsafe extern "C" fn dp_scrub(
     // The pointer stays valid: the buffer lives in the boxed state, which is
     // put back (not moved or dropped) until the next call.
     SCRUB.with(|slot| slot.set(Some(state)));
+    ptr
+}
+
+/// Feeds one record to the DP aggregation configured in the policy's
+/// `aggregate` section; returns the releases of the windows it closed, or an
+/// empty string (the record is dropped).
+///
+/// # Safety
+/// As for [`dp_scrub`].
+#[no_mangle]
+pub unsafe extern "C" fn dp_aggregate(
+    _tag: *const u8,
+    _tag_len: i32,
+    time_sec: i32,
+    _time_nsec: i32,
+    record: *const u8,
+    record_len: i32,
+) -> *const u8 {
+    let mut state = AGGREGATE
+        .with(Cell::take)
+        .unwrap_or_else(|| Box::new(AggregateFilter::from_dirs(&preopens::dirs())));
+    // SAFETY: the host's contract, stated on `dp_scrub`.
+    let bytes = unsafe { record_slice(record, record_len) };
+    // Fluent Bit truncates seconds to 32 bits; read them unsigned so that
+    // timestamps after 2038 stay correct until 2106.
+    let secs = i64::from(u32::from_ne_bytes(time_sec.to_ne_bytes()));
+    let ptr = state.aggregate(bytes, secs).as_ptr();
+    AGGREGATE.with(|slot| slot.set(Some(state)));
     ptr
 }

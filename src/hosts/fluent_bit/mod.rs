@@ -13,7 +13,10 @@
 //! afresh from the files, instead of finding a poisoned lock.
 
 mod abi;
+mod aggregate;
 mod preopens;
+
+pub use aggregate::AggregateFilter;
 
 use super::config_files::{load_from_dirs, Loaded};
 use crate::policy::OnError;
