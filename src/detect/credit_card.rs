@@ -2,7 +2,8 @@
 //!
 //! Accepted layouts: one run of 13-19 digits, or groups joined by one kind of
 //! single separator (all spaces or all dashes) whose first group has exactly 4
-//! digits and the others 1-6 (`4111 1111 1111 1111`, `3782-822463-10005`).
+//! digits and the others 3-6, the last one 1-6 (`4111 1111 1111 1111`,
+//! `3782-822463-10005`, `4222 2222 2222 2`).
 //! The number must start at a word boundary and end at one (a separator
 //! followed by more digits also ends it: `4111 1111 1111 1111 2024`).
 //!
@@ -64,6 +65,9 @@ pub(crate) fn scan(b: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
             }
             if digits >= 13 && ends_ok(k) && is_card(b, start, ge) {
                 best = Some((start, ge));
+            }
+            if glen < 3 {
+                break; // only the last group may be this short
             }
         }
         if best.is_some() {
@@ -167,6 +171,7 @@ mod tests {
             "6011111111111117",
             "30569309025904",
             "4222222222222",
+            "4222 2222 2222 2",
             "6759649826438453",
         ] {
             let text = format!("card {card}, ok");
@@ -206,6 +211,7 @@ mod tests {
             "4111111111111111.5",       // decimal
             "033d17af-082d-4b24-aa22-627752e83d71",
             "3 7 8 2 8 2 2 4 6 3 1 0 0 0 5", // first group is not 4 digits
+            "3782 82 2463 10005",            // inner group of 2
         ] {
             assert!(spans(s, CreditCard).is_empty(), "{s}");
         }

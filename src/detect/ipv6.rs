@@ -83,34 +83,27 @@ pub(crate) fn parse_at(b: &[u8], i: usize) -> Option<([u16; 8], usize)> {
     }
 }
 
-/// Finds the address around the `:` at `colon`, never starting before `floor`.
-/// Returns `(start, end)` on success, or `Err(run_end)`: the end of the
-/// hex/colon run that was examined, so the scanner does not retry its colons.
+/// Finds the address around the `:` at `colon`, never starting before
+/// `floor`. Returns `(start, end)`.
 #[inline(never)]
-pub(crate) fn find_around(b: &[u8], colon: usize, floor: usize) -> Result<(usize, usize), usize> {
+pub(crate) fn find_around(b: &[u8], colon: usize, floor: usize) -> Option<(usize, usize)> {
     let min = floor.max(colon.saturating_sub(MAX_LOOKBACK));
     let mut s = colon;
     while s > min && is_addr_byte(before(b, s)) {
         s = s.wrapping_sub(1);
     }
-    let run_end = {
-        let mut p = colon;
-        while is_addr_byte(at(b, p)) || at(b, p) == b'.' {
-            p = p.wrapping_add(1);
-        }
-        p
-    };
+    // Glued to a word, a version or a longer hex run: not an address.
+    // Later colons of the same run stop here too (their look-back ends on
+    // a colon or a hex digit), so each run costs one parse at most.
     let prev = before(b, s);
     if is_word(prev) || prev == b'.' || prev == b':' {
-        return Err(run_end);
+        return None;
     }
-    let Some((_, end)) = parse_at(b, s) else {
-        return Err(run_end);
-    };
+    let (_, end) = parse_at(b, s)?;
     if b.get(s..end) == Some(b"::".as_slice()) || !boundary_after(b, end) {
-        return Err(run_end);
+        return None;
     }
-    Ok((s, end))
+    Some((s, end))
 }
 
 fn boundary_after(b: &[u8], end: usize) -> bool {

@@ -24,6 +24,7 @@
 //! the caller collects findings. No regular expressions, no recursion.
 
 pub(crate) mod bytes;
+mod shape;
 
 pub mod auth_header;
 pub mod aws;
@@ -288,13 +289,15 @@ fn word_end(b: &[u8], i: usize) -> usize {
 
 /// Iterator over the findings of `set` in `text`, left to right.
 pub fn findings(text: &str, set: DetectorSet) -> Findings<'_> {
+    let b = text.as_bytes();
     Findings {
-        text: text.as_bytes(),
+        text: b,
         set,
         mask: set.trigger_mask(),
-        pos: 0,
+        // Timestamps and UUIDs are a good share of all values and can hold
+        // no finding: skip them whole.
+        pos: if shape::is_inert(b) { b.len() } else { 0 },
         floor: 0,
-        v6_done: 0,
         card_done: 0,
     }
 }
@@ -308,8 +311,6 @@ pub struct Findings<'a> {
     pos: usize,
     /// End of the last finding: no later finding starts before it.
     floor: usize,
-    /// Hex/colon runs before this were already tried as IPv6.
-    v6_done: usize,
     /// Digit groups before this were already tried as card numbers.
     card_done: usize,
 }
@@ -326,6 +327,18 @@ impl Iterator for Findings<'_> {
             if i >= b.len() {
                 self.pos = b.len();
                 return None;
+            }
+            let c = at(b, i);
+            let prev = before(b, i);
+            if !self.worth_trying(b, i, c, prev) {
+                // Digit and letter triggers fire only at the start of a word
+                // (the `J` of `eyJ` excepted): skip the rest of the word.
+                i = if class(c) & T_WORD != 0 && c != b'J' {
+                    word_end(b, i)
+                } else {
+                    i.wrapping_add(1)
+                };
+                continue;
             }
             if let Some(f) = self.try_at(b, i) {
                 self.pos = f.end;
@@ -344,6 +357,51 @@ impl Iterator for Findings<'_> {
 }
 
 impl Findings<'_> {
+    /// The cheapest necessary conditions of the detectors that `c = b[i]`
+    /// triggers, tested inline in the scan loop: most trigger bytes in clean
+    /// text (digits of times and ids, colons of `system:...` names) stop here
+    /// without a call.
+    #[inline(always)]
+    fn worth_trying(&self, b: &[u8], i: usize, c: u8, prev: u8) -> bool {
+        let set = self.set;
+        match c {
+            b'0'..=b'9' => {
+                if is_word(prev) || prev == b'.' {
+                    return false;
+                }
+                let c1 = at(b, i.wrapping_add(1));
+                // IPv4: a `.` among the next three bytes.
+                if set.contains(Kind::Ipv4)
+                    && (c1 == b'.'
+                        || at(b, i.wrapping_add(2)) == b'.'
+                        || at(b, i.wrapping_add(3)) == b'.')
+                {
+                    return true;
+                }
+                // Card: 4 digits, then a fifth digit or a separator and a
+                // second group of 3+ digits.
+                let digit = |k: usize| at(b, i.wrapping_add(k)).is_ascii_digit();
+                let c4 = at(b, i.wrapping_add(4));
+                set.contains(Kind::CreditCard)
+                    && i >= self.card_done
+                    && c1.is_ascii_digit()
+                    && digit(2)
+                    && digit(3)
+                    && (c4.is_ascii_digit()
+                        || ((c4 == b' ' || c4 == b'-') && digit(5) && digit(6) && digit(7)))
+            }
+            b':' => {
+                (set.contains(Kind::Ipv6)
+                    && (prev.is_ascii_hexdigit() || at(b, i.wrapping_add(1)) == b':'))
+                    || (secret_param::wanted(set) && secret_param::may_follow_key(b, i))
+            }
+            b'=' => secret_param::wanted(set) && secret_param::may_follow_key(b, i),
+            b'"' => prev == b' ',
+            b'A' | b'B' | b'b' => !is_word(prev),
+            _ => true,
+        }
+    }
+
     /// Runs the detectors that `b[i]` triggers. The cheap tests that reject
     /// most triggers come first; the detectors themselves are out of line.
     /// Kept out of the scan loop so that the loop stays a few instructions.
@@ -374,17 +432,13 @@ impl Findings<'_> {
                 email::find_around(b, i, self.floor).map(|s| found(s, Kind::Email))
             }
             b':' => {
-                // An address holding this colon has a hex digit or another
-                // colon right before or after it.
+                // An address is tried at its first colon, which has a hex
+                // digit before it or a second colon after it.
                 if set.contains(Kind::Ipv6)
-                    && i >= self.v6_done
-                    && (prev.is_ascii_hexdigit()
-                        || prev == b':'
-                        || at(b, i.wrapping_add(1)) == b':')
+                    && (prev.is_ascii_hexdigit() || at(b, i.wrapping_add(1)) == b':')
                 {
-                    match ipv6::find_around(b, i, self.floor) {
-                        Ok(span) => return Some(found(span, Kind::Ipv6)),
-                        Err(run_end) => self.v6_done = run_end,
+                    if let Some(span) = ipv6::find_around(b, i, self.floor) {
+                        return Some(found(span, Kind::Ipv6));
                     }
                 }
                 self.param(b, i)

@@ -9,8 +9,9 @@
 //!
 //! Separators: `=` (spaces around allowed); `:` only when followed by a space or
 //! a quote, or after a quoted key (`"token":"..."`), so `token:abc` in an
-//! identifier is left alone. `key` alone counts only with `=` (`?key=`), since
-//! `"key": "app"` is everywhere in Kubernetes objects.
+//! identifier is left alone. `key` alone counts only as a URL query parameter
+//! (`?key=`, `&key=`): `"key": "app"` is everywhere in Kubernetes objects and
+//! auditd tags every record with `key="rule-name"`.
 //!
 //! The value: a quoted value runs to its closing quote (or the end of the text);
 //! an unquoted one to `&`, whitespace, `"`, `,`, `;` or the end. Values starting
@@ -40,6 +41,7 @@ const NAMES: &[(&[u8], u8)] = &[
     (b"passwd", ANY_LEN | SUFFIX),
     (b"pwd", ANY_LEN | SUFFIX),
     (b"secret", ANY_LEN | SUFFIX),
+    (b"passphrase", ANY_LEN | SUFFIX),
     (b"secret_access_key", ANY_LEN | SUFFIX | AWS),
     (b"secretaccesskey", ANY_LEN | SUFFIX | AWS),
     (b"token", SUFFIX),
@@ -86,7 +88,7 @@ pub(crate) fn find_at(b: &[u8], sep: usize, set: DetectorSet) -> Option<(usize, 
     if sep_byte == b':' && !(quoted_key || is_blank(after) || after == b'"' || after == b'\'') {
         return None;
     }
-    if flags & EQ_ONLY != 0 && sep_byte != b'=' {
+    if flags & EQ_ONLY != 0 && !(sep_byte == b'=' && matches!(before(b, k_start), b'?' | b'&')) {
         return None;
     }
 
@@ -127,8 +129,8 @@ pub(crate) fn find_at(b: &[u8], sep: usize, set: DetectorSet) -> Option<(usize, 
     Some((v, end, Kind::SecretParam))
 }
 
-/// Cheap pre-test for [`find_at`]: the byte before the separator (after
-/// at most one blank and one quote) is the last letter of some name.
+/// Cheap pre-test for [`find_at`]: the two bytes before the separator
+/// (after at most one blank and one quote) end some name.
 #[inline(always)]
 pub(crate) fn may_follow_key(b: &[u8], sep: usize) -> bool {
     let mut p = sep;
@@ -138,13 +140,18 @@ pub(crate) fn may_follow_key(b: &[u8], sep: usize) -> bool {
     if matches!(before(b, p), b'"' | b'\'') {
         p = p.wrapping_sub(1);
     }
-    ends_a_name(before(b, p))
+    ends_like_a_name(before(b, p.wrapping_sub(1)), before(b, p))
 }
 
+/// Whether `p`, `c` (any case) are the last two letters of some name.
 #[inline(always)]
-fn ends_a_name(c: u8) -> bool {
-    let bit = u32::from((c | 0x20).wrapping_sub(b'a'));
-    c.is_ascii_alphabetic() && bit < 32 && LAST_LETTERS & (1u32 << bit) != 0
+fn ends_like_a_name(p: u8, c: u8) -> bool {
+    let ci = (c | 0x20).wrapping_sub(b'a');
+    let pi = (p | 0x20).wrapping_sub(b'a');
+    pi < 26
+        && LAST_TWO
+            .get(usize::from(ci))
+            .is_some_and(|m| m & (1u32 << pi) != 0)
 }
 
 /// Whether some detector here could use a separator: saves the lookback.
@@ -152,28 +159,29 @@ pub(crate) fn wanted(set: DetectorSet) -> bool {
     set.contains(Kind::SecretParam) || set.contains(Kind::AwsSecretKey)
 }
 
-/// Bit `c - b'a'` is set when some name ends with the letter `c`.
+/// `LAST_TWO[c - b'a']` has bit `p - b'a'` set when some name ends with the
+/// letters `p`, `c`. Every name ends with two letters (checked at build time).
 #[expect(
     clippy::indexing_slicing,
     reason = "constant evaluation: an out-of-range index fails the build, it cannot panic at run time"
 )]
-const LAST_LETTERS: u32 = {
-    let mut m = 0u32;
+static LAST_TWO: [u32; 26] = {
+    let mut t = [0u32; 26];
     let mut k = 0;
     while k < NAMES.len() {
         let name = NAMES[k].0;
-        m |= 1 << (name[name.len() - 1] - b'a');
+        let c = name[name.len() - 1];
+        let p = name[name.len() - 2];
+        assert!(c.is_ascii_lowercase() && p.is_ascii_lowercase());
+        t[(c - b'a') as usize] |= 1 << (p - b'a');
         k += 1;
     }
-    m
+    t
 };
 
 /// Flags of the name that `b[k_start..k_end]` is or ends with.
 fn lookup(b: &[u8], k_start: usize, k_end: usize) -> Option<u8> {
     let last = before(b, k_end).to_ascii_lowercase();
-    if !ends_a_name(last) {
-        return None; // cheap exit for `19:55`, `"kind":` and the like
-    }
     for &(name, flags) in NAMES {
         if name.last() != Some(&last) || !super::bytes::ends_with_ci(b, k_end, name) {
             continue;
@@ -250,6 +258,8 @@ mod tests {
                 &["AKIAEXAMPLE%2F20240101%2Fus-east-1", "abcdef0123"],
             ),
             ("credential=c-123456 ok", &["c-123456"]),
+            ("passphrase = MY-ID\n", &["MY-ID"]),
+            ("/maps?q=x&key=AIzaSyD-abcdef", &["AIzaSyD-abcdef"]),
             ("secret: \"unterminated value", &["unterminated value"]),
             ("token=ÄÖÜäöü", &["ÄÖÜäöü"]),
         ];
@@ -261,15 +271,17 @@ mod tests {
     #[test]
     fn near_misses() {
         for s in [
-            "token=abc",                            // too short for a token
-            "password=",                            // empty
-            r#"{"password": ""}"#,                  // empty
-            "token:abcdefgh",                       // `:` without space or quotes
-            r#"{"key": "kubernetes.io/hostname"}"#, // `key` needs `=`
-            "monkey=bananas",                       // `key` is not a suffix name
-            "tokens=abcdefgh",                      // different name
-            "mytoken=abcdefgh",                     // no separator before the name
-            "secretName=abcdefgh",                  // different name
+            "token=abc",                             // too short for a token
+            "password=",                             // empty
+            r#"{"password": ""}"#,                   // empty
+            "token:abcdefgh",                        // `:` without space or quotes
+            r#"{"key": "kubernetes.io/hostname"}"#,  // `key` only in URLs
+            "key=user_commands",                     // auditd rule key
+            r#"op="remove_rule" key="time-change""#, // auditd rule key
+            "monkey=bananas",                        // `key` is not a suffix name
+            "tokens=abcdefgh",                       // different name
+            "mytoken=abcdefgh",                      // no separator before the name
+            "secretName=abcdefgh",                   // different name
             r#"{"secret":{"secretName":"default-token-g2sp7"}}"#,
             r#""serviceAccountToken":{"expirationSeconds":3607}"#,
             "signatures are checked",
