@@ -21,6 +21,7 @@ const MAX_LOOKBACK: usize = 4;
 
 /// Parses an IPv6 address at `i`. Returns the eight groups and the index after
 /// the address. Stops before anything that cannot continue it; no boundary checks.
+#[inline(never)]
 pub(crate) fn parse_at(b: &[u8], i: usize) -> Option<([u16; 8], usize)> {
     let mut groups = [0u16; 8];
     let mut n = 0usize;

@@ -175,6 +175,8 @@ const T_COLON: u8 = 4;
 const T_EQ: u8 = 8;
 const T_QUOTE: u8 = 16;
 const T_LETTER: u8 = 32;
+/// Not a trigger class: digits and `A`/`B`/`b` fire only at a word start.
+const T_START: u8 = 64;
 /// Not a trigger: marks `[A-Za-z0-9_]` for skipping the rest of a word.
 const T_WORD: u8 = 128;
 
@@ -191,7 +193,7 @@ static TRIGGERS: [u8; 256] = {
             t[c] = T_WORD;
         }
         if (c as u8).is_ascii_digit() {
-            t[c] |= T_DIGIT;
+            t[c] |= T_DIGIT | T_START;
         }
         c += 1;
     }
@@ -199,10 +201,10 @@ static TRIGGERS: [u8; 256] = {
     t[b':' as usize] = T_COLON;
     t[b'=' as usize] = T_EQ;
     t[b'"' as usize] = T_QUOTE;
-    t[b'A' as usize] |= T_LETTER;
+    t[b'A' as usize] |= T_LETTER | T_START;
     t[b'J' as usize] |= T_LETTER;
-    t[b'B' as usize] |= T_LETTER;
-    t[b'b' as usize] |= T_LETTER;
+    t[b'B' as usize] |= T_LETTER | T_START;
+    t[b'b' as usize] |= T_LETTER | T_START;
     t
 };
 
@@ -243,48 +245,29 @@ fn candidates(x: u64) -> u64 {
     bytes_between(x, b'0', b'B') | bytes_eq(x, b'"') | bytes_eq(x, b'J') | bytes_eq(x, b'b')
 }
 
-/// Index of the first byte at or after `from` whose class is in `mask`, or
-/// `b.len()`. Eight bytes per step on clean text: one load and a handful of
-/// 64-bit operations instead of eight table lookups (the Fluent Bit host
-/// interprets every wasm instruction).
+/// Whether the byte at `k` (class `cls`) is a trigger for `mask`. Digits
+/// and `A`/`B`/`b` only start findings at the start of a word, so inside a
+/// word they are skipped here, before any call.
 #[inline(always)]
-fn next_trigger(b: &[u8], from: usize, mask: u8) -> usize {
-    let mut i = from;
-    loop {
-        let word = i
-            .checked_add(8)
-            .and_then(|end| b.get(i..end))
-            .and_then(|w| <[u8; 8]>::try_from(w).ok());
-        let Some(word) = word else {
-            break;
-        };
-        let hits = candidates(u64::from_le_bytes(word));
-        if hits == 0 {
-            i = i.wrapping_add(8);
-            continue;
-        }
-        let k = i.wrapping_add((hits.trailing_zeros() / 8) as usize);
-        if class(at(b, k)) & mask != 0 {
-            return k;
-        }
-        i = k.wrapping_add(1);
-    }
-    while let Some(&c) = b.get(i) {
-        if class(c) & mask != 0 {
-            return i;
-        }
-        i = i.wrapping_add(1);
-    }
-    b.len()
+fn is_trigger(b: &[u8], k: usize, cls: u8, mask: u8) -> bool {
+    cls & mask != 0 && (cls & T_START == 0 || class(before(b, k)) & T_WORD == 0)
 }
 
-/// End of the `[A-Za-z0-9_]` run that contains `i`.
-fn word_end(b: &[u8], i: usize) -> usize {
-    let rest = b.get(i..).unwrap_or(&[]);
-    match rest.iter().position(|&c| class(c) & T_WORD == 0) {
-        Some(k) => i.wrapping_add(k),
-        None => b.len(),
+/// `b[i..i + 8]` as a little-endian `u64`.
+#[inline(always)]
+fn word_at(b: &[u8], i: usize) -> Option<u64> {
+    let w = b.get(i..i.checked_add(8)?)?;
+    <[u8; 8]>::try_from(w).ok().map(u64::from_le_bytes)
+}
+
+/// A text shorter than 8 bytes, zero-padded to a word (zero is no trigger).
+#[inline(always)]
+fn padded_word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(dst) = w.get_mut(..b.len()) {
+        dst.copy_from_slice(b);
     }
+    u64::from_le_bytes(w)
 }
 
 /// Iterator over the findings of `set` in `text`, left to right.
@@ -318,41 +301,45 @@ pub struct Findings<'a> {
 impl Iterator for Findings<'_> {
     type Item = Finding;
 
+    /// Eight bytes per step: one load and a handful of 64-bit operations pick
+    /// the candidate bytes of a word, and only those are looked at (the Fluent
+    /// Bit host interprets every wasm instruction). The last partial word is
+    /// read overlapping the previous one, or zero-padded when the whole text
+    /// is shorter than a word, so there is no byte-at-a-time tail.
     fn next(&mut self) -> Option<Finding> {
         let b = self.text;
+        let len = b.len();
         let mask = self.mask;
         let mut i = self.pos;
-        loop {
-            i = next_trigger(b, i, mask);
-            if i >= b.len() {
-                self.pos = b.len();
-                return None;
-            }
-            let c = at(b, i);
-            let prev = before(b, i);
-            if !self.worth_trying(b, i, c, prev) {
-                // Digit and letter triggers fire only at the start of a word
-                // (the `J` of `eyJ` excepted): skip the rest of the word.
-                i = if class(c) & T_WORD != 0 && c != b'J' {
-                    word_end(b, i)
-                } else {
-                    i.wrapping_add(1)
-                };
-                continue;
-            }
-            if let Some(f) = self.try_at(b, i) {
-                self.pos = f.end;
-                self.floor = f.end;
-                return Some(f);
-            }
-            // Letter and digit triggers only fire at the start of a word, so
-            // the rest of this word cannot hold one: skip it in one go.
-            i = if class(at(b, i)) & T_WORD != 0 {
-                word_end(b, i)
-            } else {
-                i.wrapping_add(1)
+        while i < len {
+            let (base, x) = match word_at(b, i) {
+                Some(x) => (i, x),
+                None if len >= 8 => {
+                    let base = len.wrapping_sub(8);
+                    (base, word_at(b, base).unwrap_or(0))
+                }
+                None => (0, padded_word(b)),
             };
+            // Bytes before `i` in an overlapping word are done already.
+            let skip = i.wrapping_sub(base).min(7) as u32;
+            let mut hits = candidates(x) & u64::MAX.wrapping_shl(skip.wrapping_mul(8));
+            while hits != 0 {
+                let k = base.wrapping_add((hits.trailing_zeros() / 8) as usize);
+                hits &= hits.wrapping_sub(1);
+                let c = at(b, k);
+                if !is_trigger(b, k, class(c), mask) || !self.worth_trying(b, k, c, before(b, k)) {
+                    continue;
+                }
+                if let Some(f) = self.try_at(b, k) {
+                    self.pos = f.end;
+                    self.floor = f.end;
+                    return Some(f);
+                }
+            }
+            i = base.wrapping_add(8);
         }
+        self.pos = len;
+        None
     }
 }
 
