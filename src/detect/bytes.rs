@@ -35,6 +35,40 @@ pub(crate) fn is_blank(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }
 
+/// Hex digit values, 0xFF for other bytes: one load instead of three range
+/// tests (this runs in an interpreter).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "constant evaluation: an out-of-range index fails the build, it cannot panic at run time"
+)]
+static HEX: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => 0xFF,
+        };
+        c += 1;
+    }
+    t
+};
+
+/// The value of a hex digit.
+#[inline(always)]
+pub(crate) fn hex_value(c: u8) -> Option<u8> {
+    let v = HEX.get(usize::from(c)).copied().unwrap_or(0xFF);
+    (v != 0xFF).then_some(v)
+}
+
+#[inline(always)]
+pub(crate) fn is_hex(c: u8) -> bool {
+    HEX.get(usize::from(c)).is_some_and(|&v| v != 0xFF)
+}
+
 /// `b[i..]` starts with `lower` (ASCII case-insensitive; `lower` is lowercase).
 #[inline]
 pub(crate) fn starts_with_ci(b: &[u8], i: usize, lower: &[u8]) -> bool {

@@ -12,7 +12,7 @@
 //!   would need their own kind; they are left alone.
 //! - A run glued to a word (`T19:55:05`, `std::vec`) is not tried.
 
-use super::bytes::{at, before, is_word};
+use super::bytes::{at, before, hex_value, is_hex, is_word};
 use super::ipv4;
 
 /// The scanner tries the first `:` of a run, so at most one group precedes it;
@@ -35,7 +35,7 @@ pub(crate) fn parse_at(b: &[u8], i: usize) -> Option<([u16; 8], usize)> {
         p = p.wrapping_add(2);
     }
     while n < 8 {
-        if !at(b, p).is_ascii_hexdigit() {
+        if !is_hex(at(b, p)) {
             // Only reachable right after `::` (a single `:` is consumed only
             // when a hex digit follows), so ending here is valid.
             break;
@@ -69,7 +69,7 @@ pub(crate) fn parse_at(b: &[u8], i: usize) -> Option<([u16; 8], usize)> {
             }
             gap = Some(n);
             p = p.wrapping_add(2);
-        } else if next.is_ascii_hexdigit() && n < 8 {
+        } else if is_hex(next) && n < 8 {
             p = p.wrapping_add(1);
         } else {
             break;
@@ -112,12 +112,12 @@ fn boundary_after(b: &[u8], end: usize) -> bool {
     let after = at(b, end.wrapping_add(1));
     !(is_word(next)
         || (next == b'.' && after.is_ascii_digit())
-        || (next == b':' && (after.is_ascii_hexdigit() || after == b':')))
+        || (next == b':' && (is_hex(after) || after == b':')))
 }
 
-#[inline]
+#[inline(always)]
 fn is_addr_byte(c: u8) -> bool {
-    c.is_ascii_hexdigit() || c == b':'
+    is_hex(c) || c == b':'
 }
 
 /// 1-3 decimal digits then `.`: an IPv4 tail, not a hex group.
@@ -138,19 +138,10 @@ fn h16(b: &[u8], p: usize) -> Option<(u16, usize)> {
         v = (v << 4) | u16::from(d);
         q = q.wrapping_add(1);
     }
-    if q == p || at(b, q).is_ascii_hexdigit() {
+    if q == p || is_hex(at(b, q)) {
         return None;
     }
     Some((v, q))
-}
-
-pub(crate) fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c.wrapping_sub(b'0')),
-        b'a'..=b'f' => Some(c.wrapping_sub(b'a').wrapping_add(10)),
-        b'A'..=b'F' => Some(c.wrapping_sub(b'A').wrapping_add(10)),
-        _ => None,
-    }
 }
 
 fn set(groups: &mut [u16; 8], n: usize, v: u16) {

@@ -245,12 +245,21 @@ fn candidates(x: u64) -> u64 {
     bytes_between(x, b'0', b'B') | bytes_eq(x, b'"') | bytes_eq(x, b'J') | bytes_eq(x, b'b')
 }
 
-/// Whether the byte at `k` (class `cls`) is a trigger for `mask`. Digits
-/// and `A`/`B`/`b` only start findings at the start of a word, so inside a
-/// word they are skipped here, before any call.
+/// Whether a byte of class `cls` after the byte `prev` is a trigger for
+/// `mask`. Digits and `A`/`B`/`b` only start findings at the start of a word,
+/// so inside a word they are no triggers.
 #[inline(always)]
-fn is_trigger(b: &[u8], k: usize, cls: u8, mask: u8) -> bool {
-    cls & mask != 0 && (cls & T_START == 0 || class(before(b, k)) & T_WORD == 0)
+fn is_trigger(cls: u8, prev: u8, mask: u8) -> bool {
+    cls & mask != 0 && (cls & T_START == 0 || class(prev) & T_WORD == 0)
+}
+
+/// First index at or after `i` that is not a word byte `[A-Za-z0-9_]`.
+#[inline(always)]
+fn word_end(b: &[u8], mut i: usize) -> usize {
+    while class(at(b, i)) & T_WORD != 0 {
+        i = i.wrapping_add(1);
+    }
+    i
 }
 
 /// `b[i..i + 8]` as a little-endian `u64`.
@@ -323,20 +332,38 @@ impl Iterator for Findings<'_> {
             // Bytes before `i` in an overlapping word are done already.
             let skip = i.wrapping_sub(base).min(7) as u32;
             let mut hits = candidates(x) & u64::MAX.wrapping_shl(skip.wrapping_mul(8));
+            let mut next = base.wrapping_add(8);
             while hits != 0 {
-                let k = base.wrapping_add((hits.trailing_zeros() / 8) as usize);
+                let bit = hits.trailing_zeros() & !7;
                 hits &= hits.wrapping_sub(1);
-                let c = at(b, k);
-                if !is_trigger(b, k, class(c), mask) || !self.worth_trying(b, k, c, before(b, k)) {
+                let k = base.wrapping_add((bit / 8) as usize);
+                // The byte and its predecessor come from the word in hand.
+                let c = x.wrapping_shr(bit) as u8;
+                let prev = if bit == 0 {
+                    before(b, k)
+                } else {
+                    x.wrapping_shr(bit.wrapping_sub(8)) as u8
+                };
+                let cls = class(c);
+                if !is_trigger(cls, prev, mask) {
                     continue;
                 }
-                if let Some(f) = self.try_at(b, k) {
-                    self.pos = f.end;
-                    self.floor = f.end;
-                    return Some(f);
+                if self.worth_trying(b, k, c, prev) {
+                    if let Some(f) = self.try_at(b, k) {
+                        self.pos = f.end;
+                        self.floor = f.end;
+                        return Some(f);
+                    }
+                }
+                if cls & T_DIGIT != 0 {
+                    // Nothing in the rest of a word that starts with a digit
+                    // (numbers, ids, versions) can start a finding: skip it
+                    // rather than rejecting its digits one by one.
+                    next = word_end(b, k.wrapping_add(1));
+                    break;
                 }
             }
-            i = base.wrapping_add(8);
+            i = next;
         }
         self.pos = len;
         None
@@ -379,12 +406,20 @@ impl Findings<'_> {
             }
             b':' => {
                 (set.contains(Kind::Ipv6)
-                    && (prev.is_ascii_hexdigit() || at(b, i.wrapping_add(1)) == b':'))
+                    && (bytes::is_hex(prev) || at(b, i.wrapping_add(1)) == b':'))
                     || (secret_param::wanted(set) && secret_param::may_follow_key(b, i))
             }
             b'=' => secret_param::wanted(set) && secret_param::may_follow_key(b, i),
             b'"' => prev == b' ',
-            b'A' | b'B' | b'b' => !is_word(prev),
+            // Key ids are 20 bytes and every prefix ends in `A`.
+            b'A' => {
+                !is_word(prev) && i.wrapping_add(20) <= b.len() && at(b, i.wrapping_add(3)) == b'A'
+            }
+            // `bearer`, `basic`, `BEGIN` after `-----`.
+            b'B' | b'b' => {
+                !is_word(prev)
+                    && (prev == b'-' || matches!(at(b, i.wrapping_add(1)) | 0x20, b'e' | b'a'))
+            }
             _ => true,
         }
     }
@@ -422,7 +457,7 @@ impl Findings<'_> {
                 // An address is tried at its first colon, which has a hex
                 // digit before it or a second colon after it.
                 if set.contains(Kind::Ipv6)
-                    && (prev.is_ascii_hexdigit() || at(b, i.wrapping_add(1)) == b':')
+                    && (bytes::is_hex(prev) || at(b, i.wrapping_add(1)) == b':')
                 {
                     if let Some(span) = ipv6::find_around(b, i, self.floor) {
                         return Some(found(span, Kind::Ipv6));

@@ -23,7 +23,7 @@ fn is_uuid(b: &[u8]) -> bool {
     b.len() == 36
         && b.iter().enumerate().all(|(k, &c)| match k {
             8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_hexdigit(),
+            _ => super::bytes::is_hex(c),
         })
 }
 
