@@ -1,27 +1,43 @@
 //! Free-text detectors for secrets and personal data inside string values.
 //!
-//! One pass over the bytes. A byte-class table marks the few bytes that can
-//! start or end a finding (`@`, `:`, `=`, `"`, `-`, digits, `A`, `J`, `B`/`b`);
-//! every other byte costs one table lookup. At a trigger byte the detectors
-//! that care look at its neighbourhood (forward, or a bounded look back):
+//! One pass over the bytes, built for an interpreter that charges every wasm
+//! instruction (Fluent Bit runs the module in WAMR's interpreter):
+//!
+//! 1. Eight bytes at a time, a few 64-bit operations flag the candidate bytes
+//!    (`0-9 : ; < = > ? @ A B " J b`); text without them costs one load and
+//!    about ten operations per word.
+//! 2. A candidate is a trigger if its class (a 256-byte table) belongs to an
+//!    enabled detector; digits and `A`/`B`/`b` only at the start of a word.
+//! 3. Inline necessary conditions reject most triggers without a call (a
+//!    digit followed by neither a `.` nor enough digits, a `:` not after a hex
+//!    digit or the end of a known parameter name, ...), and the rest of a word
+//!    starting with a digit is skipped whole.
+//! 4. Only then a detector runs, forward from the trigger or with a short,
+//!    bounded look back:
 //!
 //! | trigger | detectors |
 //! |---|---|
 //! | digit after a non-word byte | [`ipv4`], [`credit_card`] |
 //! | `@` | [`email`] (local part looked up backwards) |
-//! | `:` | [`ipv6`] (first colon of a run), [`secret_param`] (key looked up backwards) |
-//! | `=` | [`secret_param`], AWS secret keys |
+//! | `:` | [`ipv6`] (first colon of an address), [`secret_param`] (key looked up backwards) |
+//! | `=` | [`secret_param`], AWS secret keys ([`aws`]) |
 //! | `"` after `User ` / `ServiceAccount ` | [`principal`] |
-//! | `-----BEGIN` | [`private_key`] |
+//! | `B` of `-----BEGIN` | [`private_key`] |
 //! | `A` | [`aws`] access key ids |
 //! | `J` after `ey` | [`jwt`] |
 //! | `B`/`b` | [`auth_header`] (`Bearer`, `Basic`) |
+//!
+//! Whole values shaped like RFC 3339 timestamps or UUIDs, which cannot hold
+//! a finding, are skipped before the scan.
 //!
 //! Findings come out left to right. Once a finding is reported, scanning
 //! resumes after its end and look-backs never reach before it, so findings are
 //! sorted and never overlap: on a conflict the one that starts earlier wins
 //! (`token=eyJ...` is a `secret_param`, not a `jwt`). Nothing allocates unless
 //! the caller collects findings. No regular expressions, no recursion.
+//!
+//! Each detector file documents what it matches, what it deliberately does
+//! not, and carries its positive and near-miss tests.
 
 pub(crate) mod bytes;
 mod shape;

@@ -129,8 +129,10 @@ pub(crate) fn find_at(b: &[u8], sep: usize, set: DetectorSet) -> Option<(usize, 
     Some((v, end, Kind::SecretParam))
 }
 
-/// Cheap pre-test for [`find_at`]: the two bytes before the separator
-/// (after at most one blank and one quote) end some name.
+/// Cheap pre-test for [`find_at`]: the three bytes before the separator
+/// (after at most one blank and one quote) end some name, as far as a
+/// 2048-bit hash set of name endings can tell (`pid=`, `uid=`, `exe=` of
+/// auditd lines and the `system:` of Kubernetes names stop here).
 #[inline(always)]
 pub(crate) fn may_follow_key(b: &[u8], sep: usize) -> bool {
     let mut p = sep;
@@ -140,18 +142,25 @@ pub(crate) fn may_follow_key(b: &[u8], sep: usize) -> bool {
     if matches!(before(b, p), b'"' | b'\'') {
         p = p.wrapping_sub(1);
     }
-    ends_like_a_name(before(b, p.wrapping_sub(1)), before(b, p))
+    let c1 = before(b, p);
+    let c2 = before(b, p.wrapping_sub(1));
+    let c3 = before(b, p.wrapping_sub(2));
+    // Every name ends with two letters.
+    c1.is_ascii_alphabetic()
+        && c2.is_ascii_alphabetic()
+        && ENDINGS
+            .get(ending_hash(c3, c2, c1) / 32)
+            .is_some_and(|m| m & (1u32 << (ending_hash(c3, c2, c1) % 32)) != 0)
 }
 
-/// Whether `p`, `c` (any case) are the last two letters of some name.
+/// Hash of the last three bytes of a key, ASCII case folded; in 0..2048.
 #[inline(always)]
-fn ends_like_a_name(p: u8, c: u8) -> bool {
-    let ci = (c | 0x20).wrapping_sub(b'a');
-    let pi = (p | 0x20).wrapping_sub(b'a');
-    pi < 26
-        && LAST_TWO
-            .get(usize::from(ci))
-            .is_some_and(|m| m & (1u32 << pi) != 0)
+const fn ending_hash(c3: u8, c2: u8, c1: u8) -> usize {
+    let h = ((c3 | 0x20) as u32)
+        .wrapping_mul(961)
+        .wrapping_add(((c2 | 0x20) as u32).wrapping_mul(31))
+        .wrapping_add((c1 | 0x20) as u32);
+    (h % 2048) as usize
 }
 
 /// Whether some detector here could use a separator: saves the lookback.
@@ -159,21 +168,21 @@ pub(crate) fn wanted(set: DetectorSet) -> bool {
     set.contains(Kind::SecretParam) || set.contains(Kind::AwsSecretKey)
 }
 
-/// `LAST_TWO[c - b'a']` has bit `p - b'a'` set when some name ends with the
-/// letters `p`, `c`. Every name ends with two letters (checked at build time).
+/// Bit set of [`ending_hash`]es of the names' last three bytes. Every name
+/// ends with two lowercase letters (checked at build time).
 #[expect(
     clippy::indexing_slicing,
     reason = "constant evaluation: an out-of-range index fails the build, it cannot panic at run time"
 )]
-static LAST_TWO: [u32; 26] = {
-    let mut t = [0u32; 26];
+static ENDINGS: [u32; 64] = {
+    let mut t = [0u32; 64];
     let mut k = 0;
     while k < NAMES.len() {
         let name = NAMES[k].0;
-        let c = name[name.len() - 1];
-        let p = name[name.len() - 2];
-        assert!(c.is_ascii_lowercase() && p.is_ascii_lowercase());
-        t[(c - b'a') as usize] |= 1 << (p - b'a');
+        let n = name.len();
+        assert!(n >= 3 && name[n - 1].is_ascii_lowercase() && name[n - 2].is_ascii_lowercase());
+        let h = ending_hash(name[n - 3], name[n - 2], name[n - 1]);
+        t[h / 32] |= 1 << (h % 32);
         k += 1;
     }
     t
