@@ -12,6 +12,8 @@
 //!   address: `git` is a service account. `bob@example.com: hi` and
 //!   `bob@example.com:8080` are.
 //! - Non-ASCII (internationalised) addresses are not recognised.
+//! - Known over-match: SSH algorithm names (`chacha20-poly1305@openssh.com`)
+//!   have the same shape, and real people have addresses at those domains.
 
 use super::bytes::{at, before};
 

@@ -9,6 +9,9 @@
 //!   (five), `v1.2.3.4` (glued to a word) and `1.2.3.4.5` read from the middle.
 //!   The scanner only tries a quad at a digit whose previous byte is neither a
 //!   word byte nor a `.`.
+//! - Known over-match, accepted because the other way leaks: a four-part
+//!   version after a `/`, as in the user agent `Linux/5.10.102.1-microsoft`,
+//!   reads as an address (node names and URL paths hold real ones the same way).
 
 use super::bytes::{at, is_word};
 

@@ -440,9 +440,8 @@ impl Findings<'_> {
         }
     }
 
-    /// Runs the detectors that `b[i]` triggers. The cheap tests that reject
-    /// most triggers come first; the detectors themselves are out of line.
-    /// Kept out of the scan loop so that the loop stays a few instructions.
+    /// Runs the detectors that `b[i]` triggers (after [`Self::worth_trying`]).
+    /// Out of line, like the detectors, so the scan loop stays small.
     #[inline(never)]
     fn try_at(&mut self, b: &[u8], i: usize) -> Option<Finding> {
         let set = self.set;
