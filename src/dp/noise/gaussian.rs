@@ -62,14 +62,23 @@ pub(crate) fn discrete_gaussian<C: Coins + ?Sized>(
         .checked_div(d)
         .and_then(|f| f.checked_add(1))
         .ok_or(NoiseError::Overflow)?;
+    // The parts of γ that do not depend on y, once per sample. The u128
+    // version exists only when its denominator leaves room for Algorithm 1.
+    let narrow = Exponent::<u128>::new(n, d, t).filter(|e| e.den <= U128_DEN_LIMIT);
+    let mut wide: Option<Exponent<U512>> = None;
     for _ in 0..MAX_ROUNDS {
         let y = discrete_laplace(t, 1, coins)?;
-        let accept = match acceptance_exponent::<u128>(y.unsigned_abs(), n, d, t) {
-            Some((num, den)) if den <= U128_DEN_LIMIT => bernoulli_exp(num, den, coins)?,
-            _ => {
-                let (num, den) = acceptance_exponent::<U512>(y.unsigned_abs(), n, d, t)
-                    .ok_or(NoiseError::Overflow)?;
-                bernoulli_exp(num, den, coins)?
+        let y_abs = y.unsigned_abs();
+        let accept = match narrow.as_ref().and_then(|e| e.numerator(y_abs)) {
+            Some(num) => bernoulli_exp(num, narrow.map_or(0, |e| e.den), coins)?,
+            None => {
+                let e = match wide {
+                    Some(e) => e,
+                    None => Exponent::<U512>::new(n, d, t).ok_or(NoiseError::Overflow)?,
+                };
+                wide = Some(e);
+                let num = e.numerator(y_abs).ok_or(NoiseError::Overflow)?;
+                bernoulli_exp(num, e.den, coins)?
             }
         };
         if accept {
@@ -79,33 +88,50 @@ pub(crate) fn discrete_gaussian<C: Coins + ?Sized>(
     Err(NoiseError::IterationLimit)
 }
 
-/// `γ(y) = (|y|·t·d² − n²)² / (2·n²·t²·d²)` as (numerator, denominator), or
-/// `None` if an intermediate does not fit `N`.
+/// `γ(y) = (|y|·t·d² − n²)² / (2·n²·t²·d²)` with the `y`-free parts
+/// precomputed in the integer type `N`.
+#[derive(Clone, Copy)]
+pub(crate) struct Exponent<N> {
+    n2: N,
+    td2: N,
+    pub(crate) den: N,
+}
+
+impl<N: Natural> Exponent<N> {
+    /// `None` if `n²`, `t·d²` or the denominator does not fit `N`.
+    pub(crate) fn new(n: u64, d: u64, t: u64) -> Option<Self> {
+        let n = N::from_u128(u128::from(n));
+        let d = N::from_u128(u128::from(d));
+        let t = N::from_u128(u128::from(t));
+        let n2 = n.checked_mul(n)?;
+        let d2 = d.checked_mul(d)?;
+        let td2 = t.checked_mul(d2)?;
+        let den = n2.checked_mul(t)?.checked_mul(td2)?.checked_mul_u64(2)?;
+        Some(Exponent { n2, td2, den })
+    }
+
+    /// `(|y|·t·d² − n²)²`, or `None` if it does not fit `N`.
+    pub(crate) fn numerator(&self, y_abs: u64) -> Option<N> {
+        let ytd2 = N::from_u128(u128::from(y_abs)).checked_mul(self.td2)?;
+        let diff = if ytd2 >= self.n2 {
+            ytd2.checked_sub(self.n2)?
+        } else {
+            self.n2.checked_sub(ytd2)?
+        };
+        diff.checked_mul(diff)
+    }
+}
+
+/// `γ(y)` as (numerator, denominator), or `None` if it does not fit `N`.
+#[cfg(test)]
 pub(crate) fn acceptance_exponent<N: Natural>(
     y_abs: u64,
     n: u64,
     d: u64,
     t: u64,
 ) -> Option<(N, N)> {
-    let n = N::from_u128(u128::from(n));
-    let d = N::from_u128(u128::from(d));
-    let t = N::from_u128(u128::from(t));
-    let y = N::from_u128(u128::from(y_abs));
-    let n2 = n.checked_mul(n)?;
-    let d2 = d.checked_mul(d)?;
-    let ytd2 = y.checked_mul(t)?.checked_mul(d2)?;
-    let diff = if ytd2 >= n2 {
-        ytd2.checked_sub(n2)?
-    } else {
-        n2.checked_sub(ytd2)?
-    };
-    let num = diff.checked_mul(diff)?;
-    let den = n2
-        .checked_mul(t)?
-        .checked_mul(t)?
-        .checked_mul(d2)?
-        .checked_mul_u64(2)?;
-    Some((num, den))
+    let e = Exponent::<N>::new(n, d, t)?;
+    Some((e.numerator(y_abs)?, e.den))
 }
 
 #[cfg(test)]

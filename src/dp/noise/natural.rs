@@ -67,6 +67,14 @@ impl U512 {
         bits
     }
 
+    /// Number of limbs up to and including the highest non-zero one.
+    fn used_limbs(&self) -> usize {
+        self.limbs
+            .iter()
+            .rposition(|l| *l != 0)
+            .map_or(0, |top| top.saturating_add(1))
+    }
+
     /// The value if it fits `u128`.
     pub(crate) fn to_u128(self) -> Option<u128> {
         let mut it = self.limbs.iter();
@@ -157,30 +165,26 @@ impl Natural for U512 {
     }
 
     fn checked_mul(self, rhs: Self) -> Option<Self> {
+        // Schoolbook over the significant limbs only; row i's final carry
+        // lands in limb i + b_len, which no earlier row has written.
+        let (a_len, b_len) = (self.used_limbs(), rhs.used_limbs());
         let mut out = U512::ZERO;
-        for (i, a) in self.limbs.iter().enumerate() {
-            if *a == 0 {
-                continue;
-            }
+        for (i, a) in self.limbs.iter().take(a_len).enumerate() {
             let mut carry: u64 = 0;
-            for (j, b) in rhs.limbs.iter().enumerate() {
-                let k = i.checked_add(j)?;
-                match out.limbs.get_mut(k) {
+            for (j, b) in rhs.limbs.iter().take(b_len).enumerate() {
+                match out.limbs.get_mut(i.checked_add(j)?) {
                     Some(slot) => {
                         let (lo, hi) = mul_add2(*a, *b, *slot, carry);
                         *slot = lo;
                         carry = hi;
                     }
                     // Past the top limb: any non-zero contribution overflows.
-                    None => {
-                        if *b != 0 || carry != 0 {
-                            return None;
-                        }
-                    }
+                    None if carry == 0 && (*a == 0 || *b == 0) => {}
+                    None => return None,
                 }
             }
             if carry != 0 {
-                return None;
+                *out.limbs.get_mut(i.checked_add(b_len)?)? = carry;
             }
         }
         Some(out)

@@ -91,13 +91,18 @@ fn sampling_path_has_no_floating_point() {
 #[test]
 fn zz_timing_probe() {
     use rand_core::SeedableRng;
-    for (name, m) in [("lap", super::Mechanism::Laplace), ("gauss", super::Mechanism::Gaussian)] {
+    for (name, m) in [
+        ("lap", super::Mechanism::Laplace),
+        ("gauss", super::Mechanism::Gaussian),
+    ] {
         for s in ["0.5", "1", "3", "10", "1000"] {
             let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
             let scale = super::Scale::parse_decimal(s).unwrap();
             let t = std::time::Instant::now();
             let mut acc = 0i64;
-            for _ in 0..100_000 { acc = acc.wrapping_add(super::sample(m, scale, &mut rng).unwrap()); }
+            for _ in 0..100_000 {
+                acc = acc.wrapping_add(super::sample(m, scale, &mut rng).unwrap());
+            }
             eprintln!("{name} {s}: {:?} ({acc})", t.elapsed());
         }
     }
