@@ -8,6 +8,9 @@
 //! `rand::thread_rng`, a ChaCha12 generator, so the comparison favours it
 //! slightly on randomness cost.
 
+// A benchmark aborting on a broken setup is the right outcome.
+#![allow(clippy::expect_used)]
+
 use dashu::integer::{IBig, UBig};
 use dashu::rational::RBig;
 use divan::counter::ItemsCount;
@@ -23,7 +26,7 @@ fn main() {
 const SCALES: &[&str] = &["0.5", "1", "3.7", "10", "1000", "123456.789"];
 
 fn scale(text: &str) -> Scale {
-    Scale::parse_decimal(text).unwrap_or_else(|e| panic!("bad bench scale {text}: {e}"))
+    Scale::parse_decimal(text).expect("bench scales are valid decimals")
 }
 
 fn opendp_scale(s: Scale) -> RBig {
@@ -33,7 +36,7 @@ fn opendp_scale(s: Scale) -> RBig {
 #[divan::bench(args = SCALES)]
 fn laplace_dp_audit(bencher: Bencher, text: &str) {
     let s = scale(text);
-    let mut rng = NoiseRng::from_entropy().unwrap_or_else(|e| panic!("{e}"));
+    let mut rng = NoiseRng::from_entropy().expect("host entropy");
     bencher
         .counter(ItemsCount::new(1usize))
         .bench_local(|| sample_discrete_laplace(s, &mut rng));
@@ -50,7 +53,7 @@ fn laplace_opendp(bencher: Bencher, text: &str) {
 #[divan::bench(args = SCALES)]
 fn gaussian_dp_audit(bencher: Bencher, text: &str) {
     let s = scale(text);
-    let mut rng = NoiseRng::from_entropy().unwrap_or_else(|e| panic!("{e}"));
+    let mut rng = NoiseRng::from_entropy().expect("host entropy");
     bencher
         .counter(ItemsCount::new(1usize))
         .bench_local(|| sample_discrete_gaussian(s, &mut rng));
@@ -69,7 +72,7 @@ fn gaussian_opendp(bencher: Bencher, text: &str) {
 #[divan::bench]
 fn gaussian_dp_audit_wide_fallback(bencher: Bencher) {
     let s = scale("3.141592653589");
-    let mut rng = NoiseRng::from_entropy().unwrap_or_else(|e| panic!("{e}"));
+    let mut rng = NoiseRng::from_entropy().expect("host entropy");
     bencher
         .counter(ItemsCount::new(1usize))
         .bench_local(|| sample_discrete_gaussian(s, &mut rng));
