@@ -66,6 +66,9 @@ mod uniform;
 
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
+mod exact_tests;
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod stat_tests;
 
 use std::fmt;
