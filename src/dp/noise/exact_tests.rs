@@ -256,7 +256,7 @@ fn bernoulli_exp_unit_resolves_exactly_the_exp_series() {
 
 #[test]
 fn bernoulli_exp_minus_one_is_the_unit_coin_at_one() {
-    let o = enumerate::<bool, Q>(8, |c| bernoulli_exp_minus_one(c));
+    let o = enumerate::<bool, Q>(8, bernoulli_exp_minus_one);
     let (series, tail) = truncated_exp_series(Q::new(1, 1), 9);
     assert_eq!(p_true(&o), series);
     assert_eq!(o.unresolved, tail);
@@ -288,7 +288,7 @@ fn bernoulli_exp_above_one_brackets_exp_minus_gamma() {
 
 #[test]
 fn geometric_count_has_the_geometric_pmf() {
-    let o = enumerate::<u64, f64>(20, |c| geometric_exp_minus_one(c));
+    let o = enumerate::<u64, f64>(20, geometric_exp_minus_one);
     let q = (-1.0f64).exp();
     assert!(o.unresolved < 3e-4, "unresolved {}", o.unresolved);
     for v in 0..4u64 {
