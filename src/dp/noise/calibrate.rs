@@ -26,7 +26,11 @@ pub fn laplace_scale_for(epsilon: Scale, l1_sensitivity: u64) -> Result<Scale, N
     let num = l1_sensitivity
         .checked_mul(epsilon.den())
         .ok_or(NoiseError::Overflow)?;
-    Scale::new(num, epsilon.num())
+    let scale = Scale::new(num, epsilon.num())?;
+    if scale.exceeds(MAX_SAMPLER_SCALE) {
+        return Err(NoiseError::ScaleTooLarge);
+    }
+    Ok(scale)
 }
 
 /// Smallest decimal `σ = a/10^k` with `σ² >= Δ₂²/(2ρ)`, so that the discrete
@@ -234,6 +238,12 @@ mod tests {
         assert!(laplace_scale_for(eps, 0).is_err());
         let huge = Scale::new(1, u64::MAX).unwrap();
         assert_eq!(laplace_scale_for(huge, 2), Err(NoiseError::Overflow));
+        let tiny_eps = Scale::new(1, 1 << 40).unwrap();
+        assert_eq!(
+            laplace_scale_for(tiny_eps, 1 << 10),
+            Err(NoiseError::ScaleTooLarge)
+        );
+        assert!(laplace_scale_for(tiny_eps, 1 << 8).is_ok());
     }
 
     #[test]

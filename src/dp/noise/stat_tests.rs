@@ -503,3 +503,40 @@ fn chi_squared_rejects_a_five_percent_scale_error() {
         "χ² = {right}"
     );
 }
+
+/// The round caps rest on these acceptance bounds (see `laplace.rs` and
+/// `gaussian.rs`); check them from the exact formulas over a wide grid of
+/// scales, including values just below and at integers where `t` jumps.
+#[test]
+fn rejection_rounds_accept_often_enough_for_their_caps() {
+    let mut scales: Vec<f64> = (-60..=80).map(|i| 10f64.powf(i as f64 / 20.0)).collect();
+    for k in 1..=20 {
+        scales.extend([k as f64 - 1e-9, k as f64, k as f64 + 1e-9]);
+    }
+    let mut worst_gauss = f64::INFINITY;
+    let mut worst_lap = f64::INFINITY;
+    for &s in &scales {
+        // Gaussian: Z(σ)·e^{−σ²/(2t²)}·(1 − q)/(1 + q), q = e^{−1/t}, t = ⌊σ⌋ + 1.
+        let t = s.floor() + 1.0;
+        let q = (-1.0 / t).exp();
+        let z = if s <= super::ci::DIRECT_SIGMA_MAX {
+            1.0 + 2.0
+                * (1..=(40.0 * s).ceil() as i64 + 2)
+                    .map(|k| (-((k * k) as f64) / (2.0 * s * s)).exp())
+                    .sum::<f64>()
+        } else {
+            super::ci::poisson_normaliser(s)
+        };
+        let gauss = z * (-s * s / (2.0 * t * t)).exp() * (1.0 - q) / (1.0 + q);
+        worst_gauss = worst_gauss.min(gauss);
+        // Laplace with integer numerator `num` (any den): E[e^{−U/num}] for U
+        // uniform below num, times P(not (negative and Y = 0)) >= 1/2.
+        for num in [1.0, 2.0, 3.0, 10.0, 1e6, 1e12] {
+            let keep_u = (-(-1.0f64).exp_m1()) / (num * -(-1.0 / num as f64).exp_m1());
+            worst_lap = worst_lap.min(keep_u * 0.5);
+        }
+    }
+    assert!(worst_gauss > 0.44, "Gaussian acceptance {worst_gauss}");
+    assert!(worst_lap > 0.31, "Laplace round acceptance {worst_lap}");
+    eprintln!("worst acceptance: Gaussian {worst_gauss:.4}, Laplace round {worst_lap:.4}");
+}
