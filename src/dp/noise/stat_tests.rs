@@ -531,7 +531,7 @@ fn rejection_rounds_accept_often_enough_for_their_caps() {
         worst_gauss = worst_gauss.min(gauss);
         // Laplace with integer numerator `num` (any den): E[e^{−U/num}] for U
         // uniform below num, times P(not (negative and Y = 0)) >= 1/2.
-        for num in [1.0, 2.0, 3.0, 10.0, 1e6, 1e12] {
+        for num in [1.0f64, 2.0, 3.0, 10.0, 1e6, 1e12] {
             let keep_u = (-(-1.0f64).exp_m1()) / (num * -(-1.0 / num).exp_m1());
             worst_lap = worst_lap.min(keep_u * 0.5);
         }
