@@ -90,34 +90,51 @@ pub(crate) fn discrete_gaussian<C: Coins + ?Sized>(
 }
 
 /// `γ(y) = (|y|·t·d² − n²)² / (2·n²·t²·d²)` with the `y`-free parts
-/// precomputed in the integer type `N`.
+/// precomputed. `n² < 2^128` and `d² < 2^128` always fit `u128`; the rest is
+/// kept in `u128` where it fits and in `N` otherwise, so that the wide type
+/// is only used for the products that need it.
 #[derive(Clone, Copy)]
 pub(crate) struct Exponent<N> {
-    n2: N,
+    n2: u128,
+    /// `t·d²` when it fits `u128` (the usual case; `t·d <= n + d < 2^65`).
+    td2_narrow: Option<u128>,
     td2: N,
     pub(crate) den: N,
 }
 
 impl<N: Natural> Exponent<N> {
-    /// `None` if `n²`, `t·d²` or the denominator does not fit `N`.
+    /// `None` if `t·d²` or the denominator does not fit `N`.
     pub(crate) fn new(n: u64, d: u64, t: u64) -> Option<Self> {
-        let n = N::from_u128(u128::from(n));
-        let d = N::from_u128(u128::from(d));
-        let t = N::from_u128(u128::from(t));
-        let n2 = n.checked_mul(n)?;
-        let d2 = d.checked_mul(d)?;
-        let td2 = t.checked_mul(d2)?;
-        let den = n2.checked_mul(t)?.checked_mul(td2)?.checked_mul_u64(2)?;
-        Some(Exponent { n2, td2, den })
+        let n2 = u128::from(n).checked_mul(u128::from(n))?;
+        let d2 = u128::from(d).checked_mul(u128::from(d))?;
+        let td2_narrow = u128::from(t).checked_mul(d2);
+        let td2 = N::product(u128::from(t), d2)?;
+        // 2t² < 2^99 since t <= 2^48 + 1.
+        let two_t2 = u128::from(t).checked_mul(u128::from(t))?.checked_mul(2)?;
+        let den = N::product(n2, d2)?.checked_mul(N::from_u128(two_t2))?;
+        Some(Exponent {
+            n2,
+            td2_narrow,
+            td2,
+            den,
+        })
     }
 
     /// `(|y|·t·d² − n²)²`, or `None` if it does not fit `N`.
     pub(crate) fn numerator(&self, y_abs: u64) -> Option<N> {
+        let narrow_diff = self
+            .td2_narrow
+            .and_then(|td2| td2.checked_mul(u128::from(y_abs)))
+            .map(|ytd2| ytd2.abs_diff(self.n2));
+        if let Some(diff) = narrow_diff {
+            return N::product(diff, diff);
+        }
         let ytd2 = N::from_u128(u128::from(y_abs)).checked_mul(self.td2)?;
-        let diff = if ytd2 >= self.n2 {
-            ytd2.checked_sub(self.n2)?
+        let n2 = N::from_u128(self.n2);
+        let diff = if ytd2 >= n2 {
+            ytd2.checked_sub(n2)?
         } else {
-            self.n2.checked_sub(ytd2)?
+            n2.checked_sub(ytd2)?
         };
         diff.checked_mul(diff)
     }
@@ -151,6 +168,56 @@ mod tests {
             let (bn, bd) = acceptance_exponent::<U512>(y, 3, 2, 2).unwrap();
             assert_eq!((bn.to_u128(), bd.to_u128()), (Some(expected), Some(288)));
         }
+    }
+
+    /// Both branches of `numerator` (narrow `t·d²`, and `t·d² >= 2^128`)
+    /// against a direct evaluation with general 512-bit products.
+    #[test]
+    fn exponent_matches_direct_wide_evaluation() {
+        let direct = |y: u64, n: u64, d: u64, t: u64| {
+            let w = |v: u64| U512::from_u128(v as u128);
+            let n2 = w(n).checked_mul(w(n)).unwrap();
+            let d2 = w(d).checked_mul(w(d)).unwrap();
+            let ytd2 = w(y).checked_mul(w(t)).unwrap().checked_mul(d2).unwrap();
+            let diff = if ytd2 >= n2 {
+                ytd2.checked_sub(n2)
+            } else {
+                n2.checked_sub(ytd2)
+            }
+            .unwrap();
+            let den = n2
+                .checked_mul(w(t))
+                .unwrap()
+                .checked_mul(w(t))
+                .unwrap()
+                .checked_mul(d2)
+                .unwrap()
+                .checked_mul_u64(2)
+                .unwrap();
+            (diff.checked_mul(diff).unwrap(), den)
+        };
+        let cases = [
+            (3u64, 2u64),
+            (3_141_592_653_589, 1_000_000_000_000),
+            (u64::MAX, u64::MAX - 1), // t·d² ≈ 2^129: generic branch
+            (u64::MAX, 1 << 16),
+            (1, u64::MAX),
+        ];
+        for (n, d) in cases {
+            let t = n / d + 1;
+            let e = Exponent::<U512>::new(n, d, t).unwrap();
+            for y in [0u64, 1, 2, t, 3 * t + 1, 1000 * t] {
+                assert_eq!(
+                    (e.numerator(y).unwrap(), e.den),
+                    direct(y, n, d, t),
+                    "n={n} d={d} y={y}"
+                );
+            }
+        }
+        assert!(Exponent::<U512>::new(u64::MAX, u64::MAX - 1, 2)
+            .unwrap()
+            .td2_narrow
+            .is_none());
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub(crate) trait Natural: Copy + Ord {
     fn checked_sub(self, rhs: Self) -> Option<Self>;
     fn checked_mul(self, rhs: Self) -> Option<Self>;
     fn checked_mul_u64(self, rhs: u64) -> Option<Self>;
+    /// `a·b`, or `None` if it does not fit (never `None` for [`U512`]).
+    fn product(a: u128, b: u128) -> Option<Self>;
     /// A uniform value in `[0, self)`; `self` must be positive.
     fn uniform_below<C: Coins + ?Sized>(self, coins: &mut C) -> Result<Self, NoiseError>;
 }
@@ -34,6 +36,9 @@ impl Natural for u128 {
     }
     fn checked_mul_u64(self, rhs: u64) -> Option<Self> {
         u128::checked_mul(self, u128::from(rhs))
+    }
+    fn product(a: u128, b: u128) -> Option<Self> {
+        a.checked_mul(b)
     }
     fn uniform_below<C: Coins + ?Sized>(self, coins: &mut C) -> Result<Self, NoiseError> {
         coins.below_u128(self)
@@ -205,6 +210,19 @@ impl Natural for U512 {
         }
     }
 
+    fn product(a: u128, b: u128) -> Option<Self> {
+        // 2×2-limb schoolbook: a·b < 2^256 always fits.
+        let (a0, a1) = halves(a);
+        let (b0, b1) = halves(b);
+        let (r0, c) = mul_add2(a0, b0, 0, 0);
+        let (r1, r2) = mul_add2(a0, b1, c, 0);
+        let (r1, c) = mul_add2(a1, b0, r1, 0);
+        let (r2, r3) = mul_add2(a1, b1, r2, c);
+        Some(U512 {
+            limbs: [r0, r1, r2, r3, 0, 0, 0, 0],
+        })
+    }
+
     fn uniform_below<C: Coins + ?Sized>(self, coins: &mut C) -> Result<Self, NoiseError> {
         coins.below_u512(self)
     }
@@ -267,6 +285,40 @@ mod tests {
             }
             assert_eq!(big(a).bit_len(), 128 - a.leading_zeros());
         }
+    }
+
+    #[test]
+    fn widening_product_matches_general_multiplication() {
+        let vals = [
+            0u128,
+            1,
+            3,
+            u64::MAX as u128,
+            1 << 64,
+            (1 << 64) + 7,
+            u128::MAX,
+            u128::MAX - 12345,
+            0xdead_beef_cafe_babe_0123_4567_89ab_cdef,
+        ];
+        for &a in &vals {
+            for &b in &vals {
+                let general = big(a).checked_mul(big(b)).unwrap();
+                assert_eq!(U512::product(a, b), Some(general), "{a} * {b}");
+                assert_eq!(<u128 as Natural>::product(a, b), a.checked_mul(b));
+            }
+        }
+        // (a·b)·c = a·(b·c) and a·(b − c) = a·b − a·c across limb boundaries.
+        let (a, b, c) = (
+            u128::MAX - 5,
+            (1u128 << 100) + 3,
+            0xffff_0000_ffff_0000_1234u128,
+        );
+        let ab = U512::product(a, b).unwrap();
+        let bc = U512::product(b, c).unwrap();
+        assert_eq!(ab.checked_mul(big(c)), big(a).checked_mul(bc));
+        let lhs = big(a).checked_mul(big(b - c)).unwrap();
+        let rhs = ab.checked_sub(U512::product(a, c).unwrap()).unwrap();
+        assert_eq!(lhs, rhs);
     }
 
     #[test]
