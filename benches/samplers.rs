@@ -7,6 +7,13 @@
 //! rekeying); OpenDP (built without its OpenSSL feature) draws from
 //! `rand::thread_rng`, a ChaCha12 generator, so the comparison favours it
 //! slightly on randomness cost.
+//!
+//! On a shared machine wall-clock medians swing with load; instruction
+//! counts do not. Per-sample instructions of one benchmark are the difference
+//! of two runs under callgrind divided by the extra iterations, e.g.
+//! `DIVAN_SAMPLE_COUNT=10 DIVAN_SAMPLE_SIZE=1200 valgrind --tool=callgrind
+//! <bench binary> --bench --exact samplers::laplace_dp_audit::10` minus the
+//! same with `DIVAN_SAMPLE_SIZE=200`, divided by 10 000.
 
 // A benchmark aborting on a broken setup is the right outcome.
 #![allow(clippy::expect_used)]
