@@ -35,7 +35,12 @@ fn assert_nothing_planted_survives(corpus: &Corpus, outputs: &[String]) {
     let all = outputs.join("\n");
     let mut leaked = Vec::new();
     for p in &corpus.truth.planted {
-        if all.contains(&p.value) {
+        if let Some(at) = all.find(&p.value) {
+            let from = all[..at].char_indices().rev().nth(60).map_or(0, |(i, _)| i);
+            let ctx: String = all[from..].chars().take(140).collect();
+            if std::env::var_os("DP_AUDIT_SHOW_LEAKS").is_some() {
+                eprintln!("LEAK {}: {ctx}", p.kind);
+            }
             leaked.push(format!("{} ({}) at {:?}", p.kind, p.value.len(), p.paths));
         }
     }

@@ -103,8 +103,8 @@ impl Action {
                 Action::Redact { label }
             }
             "truncate_ip" => Action::TruncateIp {
-                ipv4_prefix: int_option(opt("ipv4_prefix"), &opt_at("ipv4_prefix"), 24, 32)?,
-                ipv6_prefix: int_option(opt("ipv6_prefix"), &opt_at("ipv6_prefix"), 48, 128)?,
+                ipv4_prefix: int_option(opt("ipv4_prefix"), at, "ipv4_prefix", 24, 32)?,
+                ipv6_prefix: int_option(opt("ipv6_prefix"), at, "ipv6_prefix", 48, 128)?,
             },
             "generalize_time" => Action::GeneralizeTime {
                 unit: match opt("unit") {
@@ -120,10 +120,13 @@ impl Action {
                 },
             },
             "mask" => Action::Mask {
-                keep_last: usize::from(int_option(opt("keep_last"), &opt_at("keep_last"), 4, 16)?),
+                keep_last: usize::from(int_option(opt("keep_last"), at, "keep_last", 4, 16)?),
             },
             _ => Action::Detect {
-                detectors: parse_detectors(opt("detectors"), &opt_at("detectors"))?,
+                detectors: match opt("detectors") {
+                    None => DetectorSet::all(),
+                    Some(v) => parse_detectors(v, &opt_at("detectors"))?,
+                },
                 pseudonymize_identities: match opt("identities") {
                     None => true,
                     Some(Value::String(s)) if s == "pseudonymize" => true,
@@ -170,27 +173,37 @@ fn bad_unit(at: &str) -> ConfigError {
     ConfigError::new(at, "expected one of \"second\", \"minute\", \"hour\", \"day\"")
 }
 
-fn int_option(v: Option<&Value>, at: &str, default: u8, max: u8) -> Result<u8, ConfigError> {
+/// Reads an optional small integer option; the location is formatted only
+/// on error (formatting deepens the call stack, and init runs on WAMR's small one).
+fn int_option(v: Option<&Value>, at: &str, key: &str, default: u8, max: u8) -> Result<u8, ConfigError> {
     match v {
         None => Ok(default),
         Some(v) => v
             .as_u64()
             .filter(|n| *n <= u64::from(max))
             .and_then(|n| u8::try_from(n).ok())
-            .ok_or_else(|| ConfigError::new(at, format!("expected an integer from 0 to {max}"))),
+            .ok_or_else(|| ConfigError::new(format!("{at}.{key}"), format!("expected an integer from 0 to {max}"))),
     }
 }
 
-fn parse_detectors(v: Option<&Value>, at: &str) -> Result<DetectorSet, ConfigError> {
-    let Some(v) = v else { return Ok(DetectorSet::all()) };
-    let names = Kind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
+fn detector_names() -> String {
+    Kind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+}
+
+fn parse_detectors(v: &Value, at: &str) -> Result<DetectorSet, ConfigError> {
     let Value::Array(items) = v else {
-        return Err(ConfigError::new(at, format!("expected a list of detector names ({names})")));
+        return Err(ConfigError::new(
+            at,
+            format!("expected a list of detector names ({})", detector_names()),
+        ));
     };
     let mut set = DetectorSet::empty();
     for (i, item) in items.iter().enumerate() {
         let kind = item.as_str().and_then(Kind::from_name).ok_or_else(|| {
-            ConfigError::new(format!("{at}[{i}]"), format!("unknown detector; expected one of {names}"))
+            ConfigError::new(
+                format!("{at}[{i}]"),
+                format!("unknown detector; expected one of {}", detector_names()),
+            )
         })?;
         set = set.with(kind);
     }

@@ -23,7 +23,6 @@ pub use action::Action;
 pub use presets::{preset_names, preset_text};
 
 use crate::error::ConfigError;
-use crate::json::scan::Scanner;
 use crate::path::{Path, Specificity};
 use serde_json::Value;
 
@@ -92,8 +91,7 @@ pub struct Policy {
     pub sink: Option<Value>,
 }
 
-/// Policies are operator files, but a deeply nested one would still overflow
-/// a small wasm stack in serde_json's recursive parser: bound it first.
+/// Policies are operator files; bound them anyway.
 const MAX_POLICY_DEPTH: usize = 32;
 const MAX_POLICY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -191,20 +189,22 @@ impl Policy {
     }
 }
 
-/// Parses JSON text after checking its size and depth without recursion.
+/// Parses JSON text without recursion (see `json::value`).
 pub(crate) fn parse_document(text: &str, what: &str) -> Result<Value, ConfigError> {
     if text.len() > MAX_POLICY_BYTES {
         return Err(ConfigError::new(what, "larger than 4 MiB"));
     }
-    let mut sc = Scanner::new(text.as_bytes(), MAX_POLICY_DEPTH);
-    loop {
-        match sc.next_token() {
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) => return Err(ConfigError::new(what, format!("not valid JSON ({e})"))),
-        }
-    }
-    serde_json::from_str(text).map_err(|e| ConfigError::new(what, format!("not valid JSON ({e})")))
+    crate::json::value::parse(text, MAX_POLICY_DEPTH).map_err(|e| {
+        // For the message only: serde_json says where (line and column).
+        // The depth was bounded above, so its recursion stays shallow.
+        let detail = match e {
+            crate::json::JsonError::TooDeep => format!("nested deeper than {MAX_POLICY_DEPTH} levels"),
+            _ => serde_json::from_str::<serde::de::IgnoredAny>(text)
+                .err()
+                .map_or_else(|| e.to_string(), |se| se.to_string()),
+        };
+        ConfigError::new(what, format!("not valid JSON ({detail})"))
+    })
 }
 
 fn parse_fields(v: Option<&Value>, at: &str, origin: Origin, rules: &mut Vec<Rule>) -> Result<(), ConfigError> {
@@ -214,31 +214,38 @@ fn parse_fields(v: Option<&Value>, at: &str, origin: Origin, rules: &mut Vec<Rul
         Some(_) => return Err(ConfigError::new(at, "expected a list of rules")),
     };
     for (i, item) in items.iter().enumerate() {
-        let rat = format!("{at}[{i}]");
-        let Value::Object(rule) = item else {
-            return Err(ConfigError::new(rat, "expected {\"path\": ..., \"action\": ...}"));
-        };
-        let path_text = match rule.get("path") {
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(ConfigError::new(format!("{rat}.path"), "expected a string")),
-            None => return Err(ConfigError::new(rat, "missing \"path\"")),
-        };
-        let path = Path::parse(&path_text, &format!("{rat}.path"))?;
-        let ignore_case = match rule.get("ignore_case") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(ConfigError::new(format!("{rat}.ignore_case"), "expected true or false")),
-        };
-        let action = Action::parse(rule, &rat, &["path", "ignore_case", "note"])?;
-        rules.push(Rule {
-            path_text,
-            path,
-            action,
-            ignore_case,
-            origin,
-        });
+        // Locations are built only on error: formatting on the success path
+        // deepened the call stack past WAMR's default 8 KiB at start-up.
+        let rule = parse_rule(item, origin).map_err(|e| ConfigError::new(format!("{at}[{i}]{}", e.at), e.message))?;
+        rules.push(rule);
     }
     Ok(())
+}
+
+/// Parses one rule; error locations are relative to the rule (`.path`, `.label`, or empty).
+fn parse_rule(item: &Value, origin: Origin) -> Result<Rule, ConfigError> {
+    let Value::Object(rule) = item else {
+        return Err(ConfigError::new("", "expected {\"path\": ..., \"action\": ...}"));
+    };
+    let path_text = match rule.get("path") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ConfigError::new(".path", "expected a string")),
+        None => return Err(ConfigError::new("", "missing \"path\"")),
+    };
+    let path = Path::parse(&path_text, ".path")?;
+    let ignore_case = match rule.get("ignore_case") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ConfigError::new(".ignore_case", "expected true or false")),
+    };
+    let action = Action::parse(rule, "", &["path", "ignore_case", "note"])?;
+    Ok(Rule {
+        path_text,
+        path,
+        action,
+        ignore_case,
+        origin,
+    })
 }
 
 fn parse_limits(v: Option<&Value>) -> Result<Limits, ConfigError> {

@@ -603,6 +603,10 @@ impl FluentBitHost {
         let outcome = match result {
             Err(err) => {
                 let text = wamr_exception_text(&err);
+                // Function names only (no data): for locating traps.
+                if std::env::var_os("DP_AUDIT_HARNESS_BACKTRACE").is_some() {
+                    eprintln!("harness: trap backtrace: {err:?}");
+                }
                 self.push_log(
                     LogLevel::Error,
                     format!("Got exception running wasm code: Exception: {text}"),
