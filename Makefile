@@ -8,6 +8,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip1
 DIST := dist
 HARNESS := target/debug/dp-audit-harness
+CORPUS := target/debug/dp-audit-corpus
 DEMO_DIR := target/demo
 FUZZ_SECONDS ?= 60
 
@@ -27,14 +28,14 @@ dist: setup-rust
 	@ls -l $(DIST)/*.wasm
 
 harness:
-	$(CARGO) build -p dp-audit-harness
+	$(CARGO) build -p dp-audit-harness -p dp-audit-corpus
 
 # The main job on bundled data: scrub a real Kubernetes audit log through the
 # Fluent Bit filter ABI in the harness, then print a DP release.
 demo: dist harness
 	@mkdir -p $(DEMO_DIR)
 	@test -s $(DEMO_DIR)/dp-audit.key || $(HARNESS) keygen > $(DEMO_DIR)/dp-audit.key
-	@bash tests/demo.sh $(HARNESS) $(DIST)/dp_audit_fluent_bit.wasm $(DEMO_DIR)
+	@bash tests/demo.sh $(HARNESS) $(DIST)/dp_audit_fluent_bit.wasm $(DEMO_DIR) $(CORPUS)
 
 lint:
 	$(CARGO) fmt --all -- --check
