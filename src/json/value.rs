@@ -97,6 +97,9 @@ mod tests {
     fn rejects_what_the_scanner_rejects() {
         assert!(parse("{", 32).is_err());
         assert!(parse("", 32).is_err());
-        assert_eq!(parse(&("[".repeat(40) + &"]".repeat(40)), 32), Err(JsonError::TooDeep));
+        assert_eq!(
+            parse(&("[".repeat(40) + &"]".repeat(40)), 32),
+            Err(JsonError::TooDeep)
+        );
     }
 }

@@ -120,7 +120,10 @@ impl Policy {
             if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
                 return Err(ConfigError::new(
                     key.clone(),
-                    format!("unknown policy key (allowed: {})", TOP_LEVEL_KEYS.join(", ")),
+                    format!(
+                        "unknown policy key (allowed: {})",
+                        TOP_LEVEL_KEYS.join(", ")
+                    ),
                 ));
             }
         }
@@ -132,14 +135,22 @@ impl Policy {
                 let text = preset_text(name).ok_or_else(|| {
                     ConfigError::new(
                         "preset",
-                        format!("unknown preset {name:?}; expected one of {}", preset_names().join(", ")),
+                        format!(
+                            "unknown preset {name:?}; expected one of {}",
+                            preset_names().join(", ")
+                        ),
                     )
                 })?;
                 let Value::Object(p) = parse_document(text, "preset")? else {
                     return Err(ConfigError::new("preset", "preset is not an object"));
                 };
                 let at = format!("preset {name}");
-                parse_fields(p.get("fields"), &format!("{at}: fields"), Origin::Preset, &mut rules)?;
+                parse_fields(
+                    p.get("fields"),
+                    &format!("{at}: fields"),
+                    Origin::Preset,
+                    &mut rules,
+                )?;
                 if let Some(d) = p.get("default_action") {
                     default_action = Action::parse_value(d, &format!("{at}: default_action"))?;
                 }
@@ -166,7 +177,12 @@ impl Policy {
                 None => OnError::ErrorRecord,
                 Some(Value::String(s)) if s == "error_record" => OnError::ErrorRecord,
                 Some(Value::String(s)) if s == "drop" => OnError::Drop,
-                Some(_) => return Err(ConfigError::new("on_error", "expected \"error_record\" or \"drop\"")),
+                Some(_) => {
+                    return Err(ConfigError::new(
+                        "on_error",
+                        "expected \"error_record\" or \"drop\"",
+                    ))
+                }
             },
             pseudonym_bits: match top.get("pseudonym_bits") {
                 None => 64,
@@ -174,7 +190,12 @@ impl Policy {
                     .as_u64()
                     .filter(|b| (64..=256).contains(b) && b % 8 == 0)
                     .and_then(|b| u32::try_from(b).ok())
-                    .ok_or_else(|| ConfigError::new("pseudonym_bits", "expected a multiple of 8 from 64 to 256"))?,
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "pseudonym_bits",
+                            "expected a multiple of 8 from 64 to 256",
+                        )
+                    })?,
             },
             active_key: parse_keys(top.get("keys"))?,
             aggregate: top.get("aggregate").cloned(),
@@ -198,7 +219,9 @@ pub(crate) fn parse_document(text: &str, what: &str) -> Result<Value, ConfigErro
         // For the message only: serde_json says where (line and column).
         // The depth was bounded above, so its recursion stays shallow.
         let detail = match e {
-            crate::json::JsonError::TooDeep => format!("nested deeper than {MAX_POLICY_DEPTH} levels"),
+            crate::json::JsonError::TooDeep => {
+                format!("nested deeper than {MAX_POLICY_DEPTH} levels")
+            }
             _ => serde_json::from_str::<serde::de::IgnoredAny>(text)
                 .err()
                 .map_or_else(|| e.to_string(), |se| se.to_string()),
@@ -207,7 +230,12 @@ pub(crate) fn parse_document(text: &str, what: &str) -> Result<Value, ConfigErro
     })
 }
 
-fn parse_fields(v: Option<&Value>, at: &str, origin: Origin, rules: &mut Vec<Rule>) -> Result<(), ConfigError> {
+fn parse_fields(
+    v: Option<&Value>,
+    at: &str,
+    origin: Origin,
+    rules: &mut Vec<Rule>,
+) -> Result<(), ConfigError> {
     let items = match v {
         None => return Ok(()),
         Some(Value::Array(items)) => items,
@@ -216,7 +244,8 @@ fn parse_fields(v: Option<&Value>, at: &str, origin: Origin, rules: &mut Vec<Rul
     for (i, item) in items.iter().enumerate() {
         // Locations are built only on error: formatting on the success path
         // deepened the call stack past WAMR's default 8 KiB at start-up.
-        let rule = parse_rule(item, origin).map_err(|e| ConfigError::new(format!("{at}[{i}]{}", e.at), e.message))?;
+        let rule = parse_rule(item, origin)
+            .map_err(|e| ConfigError::new(format!("{at}[{i}]{}", e.at), e.message))?;
         rules.push(rule);
     }
     Ok(())
@@ -225,7 +254,10 @@ fn parse_fields(v: Option<&Value>, at: &str, origin: Origin, rules: &mut Vec<Rul
 /// Parses one rule; error locations are relative to the rule (`.path`, `.label`, or empty).
 fn parse_rule(item: &Value, origin: Origin) -> Result<Rule, ConfigError> {
     let Value::Object(rule) = item else {
-        return Err(ConfigError::new("", "expected {\"path\": ..., \"action\": ...}"));
+        return Err(ConfigError::new(
+            "",
+            "expected {\"path\": ..., \"action\": ...}",
+        ));
     };
     let path_text = match rule.get("path") {
         Some(Value::String(s)) => s.clone(),
@@ -260,12 +292,19 @@ fn parse_limits(v: Option<&Value>) -> Result<Limits, ConfigError> {
             val.as_u64()
                 .filter(|n| (lo..=hi).contains(n))
                 .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| ConfigError::new(at.clone(), format!("expected an integer from {lo} to {hi}")))
+                .ok_or_else(|| {
+                    ConfigError::new(at.clone(), format!("expected an integer from {lo} to {hi}"))
+                })
         };
         match k.as_str() {
             "max_record_bytes" => limits.max_record_bytes = n(2, 16 * 1024 * 1024)?,
             "max_depth" => limits.max_depth = n(1, 1024)?,
-            _ => return Err(ConfigError::new(at, "unknown limit (allowed: max_record_bytes, max_depth)")),
+            _ => {
+                return Err(ConfigError::new(
+                    at,
+                    "unknown limit (allowed: max_record_bytes, max_depth)",
+                ))
+            }
         }
     }
     Ok(limits)
@@ -274,13 +313,18 @@ fn parse_limits(v: Option<&Value>) -> Result<Limits, ConfigError> {
 fn parse_keys(v: Option<&Value>) -> Result<Option<String>, ConfigError> {
     let Some(v) = v else { return Ok(None) };
     let Value::Object(m) = v else {
-        return Err(ConfigError::new("keys", "expected {\"active\": \"<key id>\"}"));
+        return Err(ConfigError::new(
+            "keys",
+            "expected {\"active\": \"<key id>\"}",
+        ));
     };
     let mut active = None;
     for (k, val) in m {
         match (k.as_str(), val) {
             ("active", Value::String(s)) => active = Some(s.clone()),
-            ("active", _) => return Err(ConfigError::new("keys.active", "expected a key id string")),
+            ("active", _) => {
+                return Err(ConfigError::new("keys.active", "expected a key id string"))
+            }
             _ => {
                 return Err(ConfigError::new(
                     format!("keys.{k}"),

@@ -62,7 +62,8 @@ impl TrapGuard {
     /// Starts a call; `false` means: fail closed without doing any work.
     pub fn enter(&self) -> bool {
         if self.in_call.get() {
-            self.consecutive.set(self.consecutive.get().saturating_add(1));
+            self.consecutive
+                .set(self.consecutive.get().saturating_add(1));
         }
         if self.consecutive.get() >= TRAP_LIMIT {
             self.in_call.set(false);
@@ -144,7 +145,10 @@ impl ScrubFilter {
                         } else {
                             ""
                         };
-                        eprintln!("dp-audit: {e}{hint}; records failed so far: {}", self.errors);
+                        eprintln!(
+                            "dp-audit: {e}{hint}; records failed so far: {}",
+                            self.errors
+                        );
                     }
                 }
                 emit

@@ -144,12 +144,19 @@ pub fn process_line(host: &mut FluentBitHost, tag: &str, line: &[u8]) -> LineOut
 /// Like [`process_line`], with the record's timestamp read from the top-level
 /// field `time_key` (RFC 3339 text or unix seconds), as a Fluent Bit parser
 /// with `Time_Key` sets it; the current time when absent or unreadable.
-pub fn process_line_timed(host: &mut FluentBitHost, tag: &str, line: &[u8], time_key: Option<&str>) -> LineOutcome {
+pub fn process_line_timed(
+    host: &mut FluentBitHost,
+    tag: &str,
+    line: &[u8],
+    time_key: Option<&str>,
+) -> LineOutcome {
     match record_text(line) {
         Ok(None) => LineOutcome::Blank,
         Err(err) => LineOutcome::Rejected(err),
         Ok(Some(text)) => {
-            let time = time_key.and_then(|k| record_time(text, k)).unwrap_or_else(RecordTime::now);
+            let time = time_key
+                .and_then(|k| record_time(text, k))
+                .unwrap_or_else(RecordTime::now);
             LineOutcome::Processed(host.process(tag, time, text))
         }
     }

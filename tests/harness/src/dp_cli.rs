@@ -41,12 +41,16 @@ fn mechanism(v: &str) -> Result<Mechanism, HarnessError> {
     match v {
         "laplace" => Ok(Mechanism::Laplace),
         "gaussian" => Ok(Mechanism::Gaussian),
-        _ => Err(HarnessError::config("--mechanism", "expected laplace or gaussian")),
+        _ => Err(HarnessError::config(
+            "--mechanism",
+            "expected laplace or gaussian",
+        )),
     }
 }
 
 fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, HarnessError> {
-    v.parse().map_err(|_| HarnessError::config(flag, "is not a valid number"))
+    v.parse()
+        .map_err(|_| HarnessError::config(flag, "is not a valid number"))
 }
 
 fn noise_err(flag: &str, e: impl std::fmt::Display) -> HarnessError {
@@ -61,7 +65,9 @@ fn pairs<'a>(args: &'a [String], known: &[&str]) -> Result<Vec<(&'a str, &'a str
         if !known.contains(&flag.as_str()) {
             return Err(HarnessError::config(flag.as_str(), "unknown flag"));
         }
-        let value = iter.next().ok_or_else(|| HarnessError::config(flag.as_str(), "needs a value"))?;
+        let value = iter
+            .next()
+            .ok_or_else(|| HarnessError::config(flag.as_str(), "needs a value"))?;
         out.push((flag.as_str(), value.as_str()));
     }
     Ok(out)
@@ -72,7 +78,9 @@ pub fn parse_sample(args: &[String]) -> Result<SampleArgs, HarnessError> {
     for (flag, v) in pairs(args, &["--mechanism", "--scale", "-n"])? {
         match flag {
             "--mechanism" => m = Some(mechanism(v)?),
-            "--scale" => scale = Some(Scale::parse_decimal(v).map_err(|e| noise_err("--scale", e))?),
+            "--scale" => {
+                scale = Some(Scale::parse_decimal(v).map_err(|e| noise_err("--scale", e))?)
+            }
             _ => count = Some(number::<u64>("-n", v)?),
         }
     }
@@ -84,12 +92,24 @@ pub fn parse_sample(args: &[String]) -> Result<SampleArgs, HarnessError> {
 }
 
 pub fn parse_calibrate(args: &[String]) -> Result<CalibrateArgs, HarnessError> {
-    let known = ["--mechanism", "--epsilon", "--rho", "--halfwidth", "--sensitivity", "--confidence", "--delta"];
-    let (mut m, mut target, mut sensitivity, mut confidence, mut delta) = (None, None, None, 0.95, None);
+    let known = [
+        "--mechanism",
+        "--epsilon",
+        "--rho",
+        "--halfwidth",
+        "--sensitivity",
+        "--confidence",
+        "--delta",
+    ];
+    let (mut m, mut target, mut sensitivity, mut confidence, mut delta) =
+        (None, None, None, 0.95, None);
     for (flag, v) in pairs(args, &known)? {
         let set = |t: Target, target: &mut Option<Target>| {
             if target.is_some() {
-                return Err(HarnessError::config(flag, "give one of --epsilon, --rho, --halfwidth"));
+                return Err(HarnessError::config(
+                    flag,
+                    "give one of --epsilon, --rho, --halfwidth",
+                ));
             }
             *target = Some(t);
             Ok(())
@@ -106,8 +126,14 @@ pub fn parse_calibrate(args: &[String]) -> Result<CalibrateArgs, HarnessError> {
     }
     Ok(CalibrateArgs {
         mechanism: m.ok_or_else(|| HarnessError::config("--mechanism", "is required"))?,
-        target: target.ok_or_else(|| HarnessError::config("--epsilon", "one of --epsilon, --rho, --halfwidth is required"))?,
-        sensitivity: sensitivity.ok_or_else(|| HarnessError::config("--sensitivity", "is required"))?,
+        target: target.ok_or_else(|| {
+            HarnessError::config(
+                "--epsilon",
+                "one of --epsilon, --rho, --halfwidth is required",
+            )
+        })?,
+        sensitivity: sensitivity
+            .ok_or_else(|| HarnessError::config("--sensitivity", "is required"))?,
         confidence,
         delta,
     })
@@ -118,7 +144,8 @@ pub fn run_sample(args: &SampleArgs, out: &mut impl Write) -> Result<(), Harness
     let mut rng = NoiseRng::from_entropy().map_err(|e| noise_err("entropy", e))?;
     let io = |e: std::io::Error| HarnessError::io("<stdout>", &e);
     for _ in 0..args.count {
-        let x = sample(args.mechanism, args.scale, &mut rng).map_err(|e| noise_err("--scale", e))?;
+        let x =
+            sample(args.mechanism, args.scale, &mut rng).map_err(|e| noise_err("--scale", e))?;
         writeln!(out, "{x}").map_err(io)?;
     }
     out.flush().map_err(io)
@@ -144,13 +171,20 @@ fn rho_for_epsilon(epsilon: f64, delta: f64) -> f64 {
 pub fn run_calibrate(args: &CalibrateArgs, out: &mut impl Write) -> Result<(), HarnessError> {
     let io = |e: std::io::Error| HarnessError::io("<stdout>", &e);
     let m = args.mechanism;
-    let name = if m == Mechanism::Laplace { "laplace" } else { "gaussian" };
+    let name = if m == Mechanism::Laplace {
+        "laplace"
+    } else {
+        "gaussian"
+    };
     let pct = args.confidence * 100.0;
     writeln!(out, "mechanism {name}").map_err(io)?;
     writeln!(out, "sensitivity {}", args.sensitivity).map_err(io)?;
     writeln!(out, "confidence {}", args.confidence).map_err(io)?;
     let scale_for_rho = |rho: Scale| {
-        let sq = args.sensitivity.checked_mul(args.sensitivity).ok_or_else(|| HarnessError::config("--sensitivity", "too large"))?;
+        let sq = args
+            .sensitivity
+            .checked_mul(args.sensitivity)
+            .ok_or_else(|| HarnessError::config("--sensitivity", "too large"))?;
         gaussian_sigma_for_rho(rho, sq).map_err(|e| noise_err("--rho", e))
     };
     let (scale, rho) = match (&args.target, m) {
@@ -167,13 +201,20 @@ pub fn run_calibrate(args: &CalibrateArgs, out: &mut impl Write) -> Result<(), H
         (Target::Epsilon(e), Mechanism::Laplace) => {
             let eps = Scale::parse_decimal(e).map_err(|err| noise_err("--epsilon", err))?;
             writeln!(out, "epsilon {e}").map_err(io)?;
-            (laplace_scale_for(eps, args.sensitivity).map_err(|err| noise_err("--epsilon", err))?, None)
+            (
+                laplace_scale_for(eps, args.sensitivity)
+                    .map_err(|err| noise_err("--epsilon", err))?,
+                None,
+            )
         }
         (Target::Epsilon(e), Mechanism::Gaussian) => {
-            let delta = args.delta.ok_or_else(|| HarnessError::config("--delta", "is required for the Gaussian with --epsilon"))?;
+            let delta = args.delta.ok_or_else(|| {
+                HarnessError::config("--delta", "is required for the Gaussian with --epsilon")
+            })?;
             let eps: f64 = number("--epsilon", e)?;
             let rho = rho_for_epsilon(eps, delta);
-            let rho_scale = Scale::parse_decimal(&format!("{rho:.9}")).map_err(|err| noise_err("--epsilon", err))?;
+            let rho_scale = Scale::parse_decimal(&format!("{rho:.9}"))
+                .map_err(|err| noise_err("--epsilon", err))?;
             writeln!(out, "epsilon {e}").map_err(io)?;
             writeln!(out, "delta {delta}").map_err(io)?;
             (scale_for_rho(rho_scale)?, Some(rho))
@@ -183,18 +224,30 @@ pub fn run_calibrate(args: &CalibrateArgs, out: &mut impl Write) -> Result<(), H
             (scale_for_rho(rho)?, Some(rho.to_f64()))
         }
         (Target::Rho(_), Mechanism::Laplace) => {
-            return Err(HarnessError::config("--rho", "applies to the Gaussian; use --epsilon for the Laplace"))
+            return Err(HarnessError::config(
+                "--rho",
+                "applies to the Gaussian; use --epsilon for the Laplace",
+            ))
         }
     };
     if let Some(rho) = rho {
         writeln!(out, "rho {rho}").map_err(io)?;
         if let Some(d) = args.delta {
-            writeln!(out, "epsilon_at_delta {:.6}", zcdp_to_approx_dp_epsilon(rho, d)).map_err(io)?;
+            writeln!(
+                out,
+                "epsilon_at_delta {:.6}",
+                zcdp_to_approx_dp_epsilon(rho, d)
+            )
+            .map_err(io)?;
         }
     }
     let h = ci_halfwidth(m, scale, args.confidence).map_err(|e| noise_err("--confidence", e))?;
     writeln!(out, "scale {} ({})", scale.to_f64(), scale).map_err(io)?;
-    writeln!(out, "ci_halfwidth {h} (the noisy value is within ±{h} of the truth with probability {pct}%)").map_err(io)?;
+    writeln!(
+        out,
+        "ci_halfwidth {h} (the noisy value is within ±{h} of the truth with probability {pct}%)"
+    )
+    .map_err(io)?;
     Ok(())
 }
 
@@ -223,12 +276,27 @@ mod tests {
     #[test]
     fn reverse_calibration_round_trips() {
         let out = calibrate("--mechanism laplace --halfwidth 5 --sensitivity 1");
-        let eps: f64 = out.lines().find_map(|l| l.strip_prefix("epsilon ")).unwrap().parse().unwrap();
-        let fwd = calibrate(&format!("--mechanism laplace --epsilon {eps:.6} --sensitivity 1"));
-        assert!(fwd.contains("ci_halfwidth 5 ") || fwd.contains("ci_halfwidth 4 "), "{fwd}");
+        let eps: f64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("epsilon "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let fwd = calibrate(&format!(
+            "--mechanism laplace --epsilon {eps:.6} --sensitivity 1"
+        ));
+        assert!(
+            fwd.contains("ci_halfwidth 5 ") || fwd.contains("ci_halfwidth 4 "),
+            "{fwd}"
+        );
         let g = calibrate("--mechanism gaussian --epsilon 1 --delta 1e-6 --sensitivity 1");
         assert!(g.contains("rho ") && g.contains("ci_halfwidth"), "{g}");
-        let rho: f64 = g.lines().find_map(|l| l.strip_prefix("rho ")).unwrap().parse().unwrap();
+        let rho: f64 = g
+            .lines()
+            .find_map(|l| l.strip_prefix("rho "))
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(zcdp_to_approx_dp_epsilon(rho, 1e-6) <= 1.0);
     }
 
@@ -237,14 +305,21 @@ mod tests {
         assert!(parse_sample(&args("--mechanism cauchy --scale 1 -n 3")).is_err());
         assert!(parse_sample(&args("--mechanism laplace --scale -1 -n 3")).is_err());
         assert!(parse_sample(&args("--mechanism laplace -n 3")).is_err());
-        assert!(parse_calibrate(&args("--mechanism laplace --epsilon 1 --rho 1 --sensitivity 1")).is_err());
+        assert!(parse_calibrate(&args(
+            "--mechanism laplace --epsilon 1 --rho 1 --sensitivity 1"
+        ))
+        .is_err());
         assert!(parse_calibrate(&args("--mechanism laplace --sensitivity 1")).is_err());
     }
 
     #[test]
     fn sample_prints_n_integers() {
         let mut out = Vec::new();
-        run_sample(&parse_sample(&args("--mechanism gaussian --scale 2.5 -n 50")).unwrap(), &mut out).unwrap();
+        run_sample(
+            &parse_sample(&args("--mechanism gaussian --scale 2.5 -n 50")).unwrap(),
+            &mut out,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 50);
         assert!(text.lines().all(|l| l.parse::<i64>().is_ok()));

@@ -27,7 +27,10 @@ fn main() -> ExitCode {
             let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
             finish(dp_audit_harness::dp_cli::run_sample(&args, &mut stdout))
         }
-        Command::Calibrate(args) => finish(dp_audit_harness::dp_cli::run_calibrate(&args, &mut std::io::stdout().lock())),
+        Command::Calibrate(args) => finish(dp_audit_harness::dp_cli::run_calibrate(
+            &args,
+            &mut std::io::stdout().lock(),
+        )),
         Command::Keygen => match keygen() {
             Ok(hex) => {
                 println!("{hex}");
