@@ -43,9 +43,10 @@ lint:
 	$(CARGO) clippy -p dp-audit --target $(WASM_TARGET) --no-default-features --features fluent-bit -- -D warnings
 	$(CARGO) clippy --workspace --all-targets -- -D warnings -A clippy::unwrap_used -A clippy::expect_used -A clippy::panic -A clippy::indexing_slicing -A clippy::arithmetic_side_effects
 
-unit:
-	$(CARGO) test --workspace --all-features --exclude dp-audit
-	$(CARGO) test -p dp-audit --features fluent-bit
+# Unit and integration tests; the harness tests drive the real artifact, so
+# they run after `dist`.
+unit: dist
+	$(CARGO) test --workspace --features dp-audit/fluent-bit --no-fail-fast
 
 setup-fuzz:
 	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
