@@ -77,13 +77,42 @@ pub enum MetricType {
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_log(level: u32, message: *const u8, size: usize) -> u32;
-    fn proxy_get_buffer_bytes(kind: u32, start: usize, max: usize, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_get_buffer_bytes(
+        kind: u32,
+        start: usize,
+        max: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
     fn proxy_get_header_map_pairs(kind: u32, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_get_property(path: *const u8, path_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_get_shared_data(key: *const u8, key_size: usize, data: *mut *mut u8, size: *mut usize, cas: *mut u32) -> u32;
-    fn proxy_set_shared_data(key: *const u8, key_size: usize, value: *const u8, value_size: usize, cas: u32) -> u32;
+    fn proxy_get_property(
+        path: *const u8,
+        path_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_get_shared_data(
+        key: *const u8,
+        key_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+        cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
     fn proxy_register_shared_queue(name: *const u8, name_size: usize, id: *mut u32) -> u32;
-    fn proxy_resolve_shared_queue(vm_id: *const u8, vm_id_size: usize, name: *const u8, name_size: usize, id: *mut u32) -> u32;
+    fn proxy_resolve_shared_queue(
+        vm_id: *const u8,
+        vm_id_size: usize,
+        name: *const u8,
+        name_size: usize,
+        id: *mut u32,
+    ) -> u32;
     fn proxy_enqueue_shared_queue(id: u32, value: *const u8, value_size: usize) -> u32;
     fn proxy_dequeue_shared_queue(id: u32, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
@@ -136,7 +165,15 @@ pub fn plugin_configuration(size: usize) -> HostResult<Option<Vec<u8>>> {
     let (mut data, mut len) = (null_mut(), 0usize);
     // SAFETY: out-pointers to locals; the host fills them with a buffer from
     // proxy_on_memory_allocate, reclaimed by `take`.
-    let status = unsafe { proxy_get_buffer_bytes(BufferType::PluginConfiguration as u32, 0, size, &mut data, &mut len) };
+    let status = unsafe {
+        proxy_get_buffer_bytes(
+            BufferType::PluginConfiguration as u32,
+            0,
+            size,
+            &mut data,
+            &mut len,
+        )
+    };
     match status {
         0 => Ok(unsafe { take(data, len) }),
         1 => Ok(None),
@@ -171,7 +208,8 @@ pub fn property(path: &[u8]) -> HostResult<Option<Vec<u8>>> {
 pub fn get_shared_data(key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
     let (mut data, mut len, mut cas) = (null_mut(), 0usize, 0u32);
     // SAFETY: as in `plugin_configuration`.
-    let status = unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut len, &mut cas) };
+    let status =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut len, &mut cas) };
     match status {
         // SAFETY: as in `plugin_configuration`.
         0 => Ok(Some((unsafe { take(data, len) }.unwrap_or_default(), cas))),
@@ -183,7 +221,9 @@ pub fn get_shared_data(key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
 /// Writes if the stored CAS token equals `cas` (0: unconditionally).
 pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> HostResult<()> {
     // SAFETY: pointers and lengths of live slices.
-    check(unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) })
+    check(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    })
 }
 
 pub fn register_shared_queue(name: &str) -> HostResult<u32> {
@@ -197,7 +237,15 @@ pub fn register_shared_queue(name: &str) -> HostResult<u32> {
 pub fn resolve_shared_queue(vm_id: &str, name: &str) -> HostResult<Option<u32>> {
     let mut id = 0u32;
     // SAFETY: live slices and an out-pointer to a local.
-    match unsafe { proxy_resolve_shared_queue(vm_id.as_ptr(), vm_id.len(), name.as_ptr(), name.len(), &mut id) } {
+    match unsafe {
+        proxy_resolve_shared_queue(
+            vm_id.as_ptr(),
+            vm_id.len(),
+            name.as_ptr(),
+            name.len(),
+            &mut id,
+        )
+    } {
         0 => Ok(Some(id)),
         1 => Ok(None),
         s => Err(Status(s)),

@@ -23,7 +23,9 @@ impl BadBatch {
     pub fn reason(self) -> &'static str {
         match self {
             BadBatch::Malformed => "malformed event batch",
-            BadBatch::OtherConfiguration => "event batch built under another aggregate configuration",
+            BadBatch::OtherConfiguration => {
+                "event batch built under another aggregate configuration"
+            }
         }
     }
 }
@@ -45,7 +47,11 @@ impl BatchWriter {
         buf.extend_from_slice(&u16::try_from(fp.len()).unwrap_or(0).to_le_bytes());
         buf.extend_from_slice(fp);
         let header_len = buf.len();
-        BatchWriter { buf, header_len, events: 0 }
+        BatchWriter {
+            buf,
+            header_len,
+            events: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -59,12 +65,16 @@ impl BatchWriter {
     /// Appends one event; `false` (nothing appended) when a field is longer
     /// than the format allows or there are more than 255 fields.
     pub fn push<S: AsRef<str>>(&mut self, time_secs: i64, fields: &[Option<S>]) -> bool {
-        let Ok(n) = u8::try_from(fields.len()) else { return false };
+        let Ok(n) = u8::try_from(fields.len()) else {
+            return false;
+        };
         let lens: Option<Vec<u32>> = fields
             .iter()
             .map(|f| match f {
                 None => Some(ABSENT),
-                Some(s) => u32::try_from(s.as_ref().len()).ok().filter(|l| *l != ABSENT),
+                Some(s) => u32::try_from(s.as_ref().len())
+                    .ok()
+                    .filter(|l| *l != ABSENT),
             })
             .collect();
         let Some(lens) = lens else { return false };
@@ -170,8 +180,14 @@ mod tests {
         assert_eq!(
             ev,
             vec![
-                Event { time_secs: 1_700_000_000, fields: vec![Some("GET"), None, Some("")] },
-                Event { time_secs: -5, fields: vec![Some("é")] },
+                Event {
+                    time_secs: 1_700_000_000,
+                    fields: vec![Some("GET"), None, Some("")]
+                },
+                Event {
+                    time_secs: -5,
+                    fields: vec![Some("é")]
+                },
             ]
         );
         // The writer is reusable after take.
@@ -184,7 +200,10 @@ mod tests {
     fn other_configuration_is_refused() {
         let mut w = BatchWriter::new("fp1");
         w.push(1, &[Some("a")]);
-        assert_eq!(decode_batch(&w.take(), "fp2"), Err(BadBatch::OtherConfiguration));
+        assert_eq!(
+            decode_batch(&w.take(), "fp2"),
+            Err(BadBatch::OtherConfiguration)
+        );
     }
 
     #[test]

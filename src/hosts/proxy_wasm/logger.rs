@@ -44,10 +44,18 @@ pub fn load(policy_text: &str, key_text: Option<&str>) -> Result<Loaded, ConfigE
         None => None,
     };
     let aggregate = match &policy.aggregate {
-        Some(section) => Some(AggregateConfig::from_json(section).map_err(|e| ConfigError::new(format!("aggregate.{}", e.at), e.message))?),
+        Some(section) => Some(
+            AggregateConfig::from_json(section)
+                .map_err(|e| ConfigError::new(format!("aggregate.{}", e.at), e.message))?,
+        ),
         None => None,
     };
-    Ok(Loaded { policy, settings, keys, aggregate })
+    Ok(Loaded {
+        policy,
+        settings,
+        keys,
+        aggregate,
+    })
 }
 
 /// Per-VM counters of the logger (exported as Envoy metrics by the glue).
@@ -104,7 +112,9 @@ impl AccessLogger {
     /// Builds and scrubs the record of one request.
     pub fn log(&mut self, req: &Request<'_>) -> Logged<'_> {
         record::build(&self.settings.record, req, &mut self.raw);
-        let (emit, error) = self.scrubber.scrub_or_fail_closed(&self.raw, &mut self.scrubbed);
+        let (emit, error) = self
+            .scrubber
+            .scrub_or_fail_closed(&self.raw, &mut self.scrubbed);
         // The raw record is not kept past this call.
         self.raw.clear();
         if error.is_some() {
@@ -112,7 +122,10 @@ impl AccessLogger {
         } else {
             self.counters.records_scrubbed = self.counters.records_scrubbed.saturating_add(1);
         }
-        Logged { record: emit.then_some(self.scrubbed.as_slice()), error }
+        Logged {
+            record: emit.then_some(self.scrubbed.as_slice()),
+            error,
+        }
     }
 
     /// The aggregation fields of the last record `log` scrubbed successfully,
@@ -145,15 +158,29 @@ mod tests {
         assert!(!e.to_string().contains("abcd"));
         assert!(load(policy, Some(KEY)).is_ok());
         // A policy that never pseudonymizes needs no key.
-        assert!(load(r#"{"default_action": "drop", "fields": [{"path": "method", "action": "keep"}]}"#, None).is_ok());
+        assert!(load(
+            r#"{"default_action": "drop", "fields": [{"path": "method", "action": "keep"}]}"#,
+            None
+        )
+        .is_ok());
     }
 
     #[test]
     fn invalid_policy_and_sink_are_reported_by_location() {
         assert_eq!(load("{", Some(KEY)).err().unwrap().at, "policy");
-        let e = load(r#"{"preset": "envoy-access", "sink": {"type": "nope"}}"#, Some(KEY)).err().unwrap();
+        let e = load(
+            r#"{"preset": "envoy-access", "sink": {"type": "nope"}}"#,
+            Some(KEY),
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.at, "sink.type");
-        let e = load(r#"{"preset": "envoy-access", "aggregate": {"window": "x"}}"#, Some(KEY)).err().unwrap();
+        let e = load(
+            r#"{"preset": "envoy-access", "aggregate": {"window": "x"}}"#,
+            Some(KEY),
+        )
+        .err()
+        .unwrap();
         assert!(e.at.starts_with("aggregate"), "{}", e.at);
     }
 
@@ -169,24 +196,44 @@ mod tests {
         let mut logger = AccessLogger::new(&loaded).unwrap();
         let headers: Vec<(&[u8], &[u8])> = vec![
             (b":method", b"GET"),
-            (b":path", b"/u?email=alice@example.com&token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"),
+            (
+                b":path",
+                b"/u?email=alice@example.com&token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+            ),
             (b":authority", b"svc"),
             (b"x-user-id", b"alice"),
             (b"x-forwarded-for", b"203.0.113.77"),
         ];
-        let props = vec![Some(404i64.to_le_bytes().to_vec()), None, Some(b"198.51.100.23:4242".to_vec())];
-        let req = Request { headers: &headers, props: &props, now_ns: 1_700_000_000_000_000_000 };
+        let props = vec![
+            Some(404i64.to_le_bytes().to_vec()),
+            None,
+            Some(b"198.51.100.23:4242".to_vec()),
+        ];
+        let req = Request {
+            headers: &headers,
+            props: &props,
+            now_ns: 1_700_000_000_000_000_000,
+        };
         let logged = logger.log(&req);
         assert!(logged.error.is_none());
         let text = String::from_utf8(logged.record.unwrap().to_vec()).unwrap();
-        for planted in ["alice", "ghp_0123456789", "203.0.113.77", "198.51.100.23", "4242"] {
+        for planted in [
+            "alice",
+            "ghp_0123456789",
+            "203.0.113.77",
+            "198.51.100.23",
+            "4242",
+        ] {
             assert!(!text.contains(planted), "{planted} leaked: {text}");
         }
         assert!(text.contains("\"method\":\"GET\""), "{text}");
         assert!(text.contains("\"response_code\":404"), "{text}");
         let fields = logger.event_fields().unwrap();
         let fields: Vec<Option<&str>> = fields.iter().map(|f| f.as_deref()).collect();
-        assert_eq!(loaded.aggregate.as_ref().unwrap().field_paths(), ["method", "response_code"]);
+        assert_eq!(
+            loaded.aggregate.as_ref().unwrap().field_paths(),
+            ["method", "response_code"]
+        );
         assert_eq!(fields, vec![Some("GET"), Some("404")]);
         assert_eq!(logger.counters.records_scrubbed, 1);
     }

@@ -6,19 +6,26 @@
 //! the wire, so keys and values are bytes, not `str`: the SDK's `get_map`
 //! unwraps `String::from_utf8` and would trap the VM on one invalid byte.
 
+/// One header: name and value, as bytes.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// The serialized map does not have the layout above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MalformedMap;
 
 fn read_u32(data: &[u8], at: usize) -> Result<usize, MalformedMap> {
     let end = at.checked_add(4).ok_or(MalformedMap)?;
-    let b: [u8; 4] = data.get(at..end).ok_or(MalformedMap)?.try_into().map_err(|_| MalformedMap)?;
+    let b: [u8; 4] = data
+        .get(at..end)
+        .ok_or(MalformedMap)?
+        .try_into()
+        .map_err(|_| MalformedMap)?;
     usize::try_from(u32::from_le_bytes(b)).map_err(|_| MalformedMap)
 }
 
 /// Parses a serialized map into borrowed `(key, value)` pairs, in order.
 /// An empty buffer is an empty map (Envoy returns no data for no headers).
-pub fn parse_pairs(data: &[u8]) -> Result<Vec<(&[u8], &[u8])>, MalformedMap> {
+pub fn parse_pairs(data: &[u8]) -> Result<Vec<Pair<'_>>, MalformedMap> {
     if data.is_empty() {
         return Ok(Vec::new());
     }
@@ -29,9 +36,15 @@ pub fn parse_pairs(data: &[u8]) -> Result<Vec<(&[u8], &[u8])>, MalformedMap> {
         return Err(MalformedMap);
     }
     let mut pairs = Vec::with_capacity(count);
-    let mut p = count.checked_mul(8).and_then(|n| n.checked_add(4)).ok_or(MalformedMap)?;
+    let mut p = count
+        .checked_mul(8)
+        .and_then(|n| n.checked_add(4))
+        .ok_or(MalformedMap)?;
     for n in 0..count {
-        let s = n.checked_mul(8).and_then(|x| x.checked_add(4)).ok_or(MalformedMap)?;
+        let s = n
+            .checked_mul(8)
+            .and_then(|x| x.checked_add(4))
+            .ok_or(MalformedMap)?;
         let key_len = read_u32(data, s)?;
         let value_len = read_u32(data, s.checked_add(4).ok_or(MalformedMap)?)?;
         let key = take(data, &mut p, key_len)?;
@@ -72,8 +85,11 @@ pub fn serialize_pairs(pairs: &[(&str, &str)]) -> Result<Vec<u8>, MalformedMap> 
 }
 
 /// The first value of `name` (header names from Envoy are lowercase).
-pub fn first<'a>(pairs: &[(&'a [u8], &'a [u8])], name: &str) -> Option<&'a [u8]> {
-    pairs.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| *v)
+pub fn first<'a>(pairs: &[Pair<'a>], name: &str) -> Option<&'a [u8]> {
+    pairs
+        .iter()
+        .find(|(k, _)| *k == name.as_bytes())
+        .map(|(_, v)| *v)
 }
 
 #[cfg(test)]
@@ -84,7 +100,14 @@ mod tests {
     fn round_trip() {
         let data = serialize_pairs(&[(":method", "GET"), ("x-a", ""), ("", "v")]).unwrap();
         let pairs = parse_pairs(&data).unwrap();
-        assert_eq!(pairs, vec![(&b":method"[..], &b"GET"[..]), (&b"x-a"[..], &b""[..]), (&b""[..], &b"v"[..])]);
+        assert_eq!(
+            pairs,
+            vec![
+                (&b":method"[..], &b"GET"[..]),
+                (&b"x-a"[..], &b""[..]),
+                (&b""[..], &b"v"[..])
+            ]
+        );
         assert_eq!(first(&pairs, "x-a"), Some(&b""[..]));
         assert_eq!(first(&pairs, "x-b"), None);
     }
@@ -102,7 +125,10 @@ mod tests {
         data.extend_from_slice(&1u32.to_le_bytes());
         data.extend_from_slice(&2u32.to_le_bytes());
         data.extend_from_slice(b"k\0\xff\xfe\0");
-        assert_eq!(parse_pairs(&data).unwrap(), vec![(&b"k"[..], &b"\xff\xfe"[..])]);
+        assert_eq!(
+            parse_pairs(&data).unwrap(),
+            vec![(&b"k"[..], &b"\xff\xfe"[..])]
+        );
     }
 
     #[test]

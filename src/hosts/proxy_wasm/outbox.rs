@@ -57,7 +57,9 @@ impl Outbox {
     /// Queues one record; `false` when the buffer is full (the record is dropped).
     pub fn push(&mut self, record: &[u8]) -> bool {
         let size = record.len().saturating_add(1);
-        if self.queued_bytes.saturating_add(size) > self.cfg.max_buffer_bytes || size > self.cfg.max_batch_bytes {
+        if self.queued_bytes.saturating_add(size) > self.cfg.max_buffer_bytes
+            || size > self.cfg.max_batch_bytes
+        {
             self.counters.records_dropped = self.counters.records_dropped.saturating_add(1);
             return false;
         }
@@ -132,13 +134,18 @@ impl Outbox {
 
     /// The answer to the POST with `token`: `ok` for a 2xx status.
     pub fn completed(&mut self, token: u32, ok: bool, now_ms: u64) {
-        let Some((t, batch)) = self.in_flight.take() else { return };
+        let Some((t, batch)) = self.in_flight.take() else {
+            return;
+        };
         if t != token {
             self.in_flight = Some((t, batch));
             return;
         }
         if ok {
-            self.counters.records_sent = self.counters.records_sent.saturating_add(batch.records as u64);
+            self.counters.records_sent = self
+                .counters
+                .records_sent
+                .saturating_add(batch.records as u64);
             self.backoff_ms = 0;
             self.retry_at_ms = 0;
         } else {
@@ -197,7 +204,10 @@ mod tests {
         assert_eq!(o.counters.posts_failed, 1);
         assert!(o.take_batch(99).is_none(), "backoff 100 ms");
         let b = o.take_batch(100).unwrap();
-        assert!(b.body.starts_with(b"{\"i\":0}"), "the failed batch goes first");
+        assert!(
+            b.body.starts_with(b"{\"i\":0}"),
+            "the failed batch goes first"
+        );
         o.failed(b, 100);
         assert!(o.take_batch(299).is_none(), "backoff doubled to 200 ms");
         let b = o.take_batch(300).unwrap();
@@ -205,10 +215,16 @@ mod tests {
         o.completed(3, true, 300);
         assert_eq!(o.counters.records_sent, 3);
         for _ in 0..10 {
-            let b = Batch { body: vec![], records: 0 };
+            let b = Batch {
+                body: vec![],
+                records: 0,
+            };
             o.failed(b, 0);
         }
-        assert!(o.take_batch(999).is_none() && o.backoff_ms == 1000, "capped");
+        assert!(
+            o.take_batch(999).is_none() && o.backoff_ms == 1000,
+            "capped"
+        );
     }
 
     #[test]

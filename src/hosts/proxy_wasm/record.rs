@@ -5,7 +5,7 @@
 //! they are (invalid UTF-8 replaced by U+FFFD so the record is valid JSON):
 //! the scrubber decides what leaves, this module never filters.
 
-use super::map::first;
+use super::map::{first, Pair};
 use super::settings::{Prop, RecordConfig};
 use crate::dp::timefmt::format_rfc3339;
 use crate::json::text::write_string;
@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 /// What Envoy gave us for one request.
 pub struct Request<'a> {
-    pub headers: &'a [(&'a [u8], &'a [u8])],
+    pub headers: &'a [Pair<'a>],
     /// Raw property values, one per `RecordConfig::properties` entry, in order.
     pub props: &'a [Option<Vec<u8>>],
     /// Host clock, nanoseconds since the epoch (start time fallback).
@@ -125,7 +125,11 @@ pub fn build(cfg: &RecordConfig, req: &Request<'_>, out: &mut Vec<u8>) {
     let user = cfg
         .user_headers
         .iter()
-        .find_map(|name| h(name).filter(|v| !v.is_empty()).map(String::from_utf8_lossy))
+        .find_map(|name| {
+            h(name)
+                .filter(|v| !v.is_empty())
+                .map(String::from_utf8_lossy)
+        })
         .or_else(|| {
             let claim = cfg.user_jwt_claim.as_deref()?;
             jwt_claim(h("authorization")?, claim).map(Cow::Owned)
@@ -231,7 +235,11 @@ mod tests {
             Some(b"198.51.100.7:5555".to_vec()),
         ];
         let h = headers();
-        let req = Request { headers: &h, props: &props, now_ns: 1_700_000_000_123_000_000 };
+        let req = Request {
+            headers: &h,
+            props: &props,
+            now_ns: 1_700_000_000_123_000_000,
+        };
         let mut out = Vec::new();
         build(&cfg, &req, &mut out);
         let text = String::from_utf8(out).unwrap();
@@ -252,21 +260,36 @@ mod tests {
             ..RecordConfig::default()
         };
         let props = vec![Some(vec![1, 2, 3]), None, None];
-        let req = Request { headers: &[], props: &props, now_ns: 0 };
+        let req = Request {
+            headers: &[],
+            props: &props,
+            now_ns: 0,
+        };
         let mut out = Vec::new();
         build(&cfg, &req, &mut out);
         assert_eq!(out, b"{\"start_time\":\"1970-01-01T00:00:00.000Z\"}");
         // Fewer values than properties (a host error) is no panic either.
-        let req = Request { headers: &[], props: &[], now_ns: 0 };
+        let req = Request {
+            headers: &[],
+            props: &[],
+            now_ns: 0,
+        };
         build(&cfg, &req, &mut out);
         assert_eq!(out, b"{\"start_time\":\"1970-01-01T00:00:00.000Z\"}");
     }
 
     #[test]
     fn start_time_property_wins() {
-        let cfg = RecordConfig { properties: vec![Prop::StartTime], ..RecordConfig::default() };
+        let cfg = RecordConfig {
+            properties: vec![Prop::StartTime],
+            ..RecordConfig::default()
+        };
         let props = vec![Some(86_400_000_000_000i64.to_le_bytes().to_vec())];
-        let req = Request { headers: &[], props: &props, now_ns: 0 };
+        let req = Request {
+            headers: &[],
+            props: &props,
+            now_ns: 0,
+        };
         let mut out = Vec::new();
         build(&cfg, &req, &mut out);
         assert_eq!(out, b"{\"start_time\":\"1970-01-02T00:00:00.000Z\"}");
@@ -290,10 +313,16 @@ mod tests {
             request_headers: vec![],
         };
         let h: Vec<(&[u8], &[u8])> = vec![(b"authorization", jwt), (b"x-user", b"")];
-        let req = Request { headers: &h, props: &[], now_ns: 0 };
+        let req = Request {
+            headers: &h,
+            props: &[],
+            now_ns: 0,
+        };
         let mut out = Vec::new();
         build(&cfg, &req, &mut out);
-        assert!(String::from_utf8(out).unwrap().contains("\"user\":\"bob@example.com\""));
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains("\"user\":\"bob@example.com\""));
     }
 
     #[test]

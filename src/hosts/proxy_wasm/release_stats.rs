@@ -11,7 +11,11 @@ use serde_json::Value;
 /// (Envoy's Prometheus output would rewrite other characters anyway).
 fn sanitize(part: &str, out: &mut String) {
     for c in part.chars().take(64) {
-        out.push(if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' });
+        out.push(if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        });
     }
 }
 
@@ -51,12 +55,26 @@ mod tests {
     #[test]
     fn gauge_names_and_values() {
         let r = r#"{"dp_release":"by_method","window_start":"x","group":{"method":"GET","status_class":"2xx"},"value":118,"ci95":[0,855]}"#;
-        assert_eq!(release_gauge(r), Some(("dp_audit_release.by_method.method.GET.status_class.2xx".into(), 118)));
+        assert_eq!(
+            release_gauge(r),
+            Some((
+                "dp_audit_release.by_method.method.GET.status_class.2xx".into(),
+                118
+            ))
+        );
         let r = r#"{"dp_release":"s u/m","group":{"k":null,"n":3,"x":"a.b"},"value":-4}"#;
-        assert_eq!(release_gauge(r), Some(("dp_audit_release.s_u_m.k.null.n.3.x.a_b".into(), 0)));
-        assert_eq!(release_gauge(r#"{"dp_budget_exhausted":"by_method"}"#), None);
+        assert_eq!(
+            release_gauge(r),
+            Some(("dp_audit_release.s_u_m.k.null.n.3.x.a_b".into(), 0))
+        );
+        assert_eq!(
+            release_gauge(r#"{"dp_budget_exhausted":"by_method"}"#),
+            None
+        );
         assert_eq!(release_gauge("not json"), None);
-        assert!(is_budget_exhausted(r#"{"dp_budget_exhausted":"by_method","windows":2}"#));
+        assert!(is_budget_exhausted(
+            r#"{"dp_budget_exhausted":"by_method","windows":2}"#
+        ));
         assert!(!is_budget_exhausted(r#"{"dp_release":"x"}"#));
     }
 }

@@ -53,17 +53,19 @@ fn secs() -> i64 {
 
 impl Aggregator {
     pub fn configure(loaded: &Loaded) -> Result<Aggregator, String> {
-        let cfg = loaded
-            .aggregate
-            .clone()
-            .ok_or("the aggregator (root id dp_audit_aggregator) needs the policy's \"aggregate\" section")?;
+        let cfg = loaded.aggregate.clone().ok_or(
+            "the aggregator (root id dp_audit_aggregator) needs the policy's \"aggregate\" section",
+        )?;
         let queue = abi::register_shared_queue(&loaded.settings.aggregator.queue)
             .map_err(|s| format!("cannot register the event queue: {}", s.name()))?;
         let state = SharedData;
         let snapshot_key = format!("{}/windows", cfg.budget.ledger_key);
         let fingerprint = cfg.fingerprint().to_string();
         let engine = match state.get(&snapshot_key) {
-            Ok(Some((bytes, _))) => match std::str::from_utf8(&bytes).ok().and_then(|s| Engine::restore(cfg.clone(), s).ok()) {
+            Ok(Some((bytes, _))) => match std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| Engine::restore(cfg.clone(), s).ok())
+            {
                 Some(e) => e,
                 None => {
                     log_line(LogLevel::Warn, "dp-audit: saved open windows unreadable or from another configuration: discarded (the budget ledger is kept)");
@@ -121,7 +123,12 @@ impl Aggregator {
             match decode_batch(&msg, &self.fingerprint) {
                 Ok(events) => {
                     for ev in events {
-                        match self.engine.ingest(&ev.fields, ev.time_secs, &self.state, &mut self.rng) {
+                        match self.engine.ingest(
+                            &ev.fields,
+                            ev.time_secs,
+                            &self.state,
+                            &mut self.rng,
+                        ) {
                             Ok(records) => self.emit(records),
                             Err(e) => self.error(&e.to_string()),
                         }
@@ -196,8 +203,13 @@ impl Aggregator {
                 if let Some(g) = self.gauges.get(&name) {
                     g.set(value);
                 }
-            } else if is_budget_exhausted(r) && should_log(self.engine.counters().releases_suppressed_budget) {
-                log_line(LogLevel::Warn, "dp-audit: privacy budget exhausted for this period: releases suppressed");
+            } else if is_budget_exhausted(r)
+                && should_log(self.engine.counters().releases_suppressed_budget)
+            {
+                log_line(
+                    LogLevel::Warn,
+                    "dp-audit: privacy budget exhausted for this period: releases suppressed",
+                );
             }
         }
         if let Some(h) = &mut self.http {
@@ -213,9 +225,14 @@ impl Aggregator {
         let l = &self.last_counters;
         let d = |now: u64, before: u64| now.saturating_sub(before);
         self.releases.add(d(c.releases, l.releases));
-        self.suppressed.add(d(c.releases_suppressed_budget, l.releases_suppressed_budget));
-        self.release_errors.add(d(c.release_errors, l.release_errors));
-        self.events_ingested.add(d(c.events_ingested, l.events_ingested));
+        self.suppressed.add(d(
+            c.releases_suppressed_budget,
+            l.releases_suppressed_budget,
+        ));
+        self.release_errors
+            .add(d(c.release_errors, l.release_errors));
+        self.events_ingested
+            .add(d(c.events_ingested, l.events_ingested));
         let dropped = |c: &Counters| {
             c.events_late
                 .saturating_add(c.events_future)
@@ -249,7 +266,10 @@ impl Aggregator {
     fn error(&mut self, msg: &str) {
         self.errors = self.errors.saturating_add(1);
         if should_log(self.errors) {
-            log_line(LogLevel::Warn, &format!("dp-audit aggregator: {msg}; errors so far: {}", self.errors));
+            log_line(
+                LogLevel::Warn,
+                &format!("dp-audit aggregator: {msg}; errors so far: {}", self.errors),
+            );
         }
     }
 }

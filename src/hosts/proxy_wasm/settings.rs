@@ -97,7 +97,10 @@ impl Prop {
 
     /// Whether Envoy returns the value as an 8-byte little-endian integer.
     pub fn is_integer(self) -> bool {
-        !matches!(self, Prop::Protocol | Prop::UpstreamHost | Prop::DownstreamRemoteAddress)
+        !matches!(
+            self,
+            Prop::Protocol | Prop::UpstreamHost | Prop::DownstreamRemoteAddress
+        )
     }
 
     fn parse(name: &str) -> Option<Prop> {
@@ -105,7 +108,11 @@ impl Prop {
     }
 }
 
-pub const DEFAULT_PROPS: [Prop; 3] = [Prop::ResponseCode, Prop::Duration, Prop::DownstreamRemoteAddress];
+pub const DEFAULT_PROPS: [Prop; 3] = [
+    Prop::ResponseCode,
+    Prop::Duration,
+    Prop::DownstreamRemoteAddress,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordConfig {
@@ -182,7 +189,11 @@ impl Default for Settings {
     }
 }
 
-fn object<'a>(v: &'a Value, at: &str, allowed: &[&str]) -> Result<&'a Map<String, Value>, ConfigError> {
+fn object<'a>(
+    v: &'a Value,
+    at: &str,
+    allowed: &[&str],
+) -> Result<&'a Map<String, Value>, ConfigError> {
     let Value::Object(m) = v else {
         return Err(ConfigError::new(at, "expected an object"));
     };
@@ -201,27 +212,50 @@ fn string(m: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String>,
     match m.get(key) {
         None => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-        Some(_) => Err(ConfigError::new(format!("{at}.{key}"), "expected a non-empty string")),
+        Some(_) => Err(ConfigError::new(
+            format!("{at}.{key}"),
+            "expected a non-empty string",
+        )),
     }
 }
 
-fn number(m: &Map<String, Value>, key: &str, at: &str, range: (u64, u64), default: u64) -> Result<u64, ConfigError> {
+fn number(
+    m: &Map<String, Value>,
+    key: &str,
+    at: &str,
+    range: (u64, u64),
+    default: u64,
+) -> Result<u64, ConfigError> {
     match m.get(key) {
         None => Ok(default),
-        Some(v) => v.as_u64().filter(|n| (range.0..=range.1).contains(n)).ok_or_else(|| {
-            ConfigError::new(format!("{at}.{key}"), format!("expected an integer from {} to {}", range.0, range.1))
-        }),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (range.0..=range.1).contains(n))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    format!("{at}.{key}"),
+                    format!("expected an integer from {} to {}", range.0, range.1),
+                )
+            }),
     }
 }
 
-fn header_names(m: &Map<String, Value>, key: &str, at: &str) -> Result<Option<Vec<String>>, ConfigError> {
+fn header_names(
+    m: &Map<String, Value>,
+    key: &str,
+    at: &str,
+) -> Result<Option<Vec<String>>, ConfigError> {
     let Some(v) = m.get(key) else { return Ok(None) };
     let err = || ConfigError::new(format!("{at}.{key}"), "expected a list of header names");
-    let Value::Array(items) = v else { return Err(err()) };
+    let Value::Array(items) = v else {
+        return Err(err());
+    };
     items
         .iter()
         .map(|i| match i {
-            Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b':') => {
+            Value::String(s)
+                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b':') =>
+            {
                 Ok(s.to_ascii_lowercase())
             }
             _ => Err(err()),
@@ -241,15 +275,32 @@ fn to_u32(n: u64) -> u32 {
 impl Settings {
     /// Parses the `sink` section (absent: every default).
     pub fn from_sink(section: Option<&Value>) -> Result<Settings, ConfigError> {
-        let Some(section) = section else { return Ok(Settings::default()) };
+        let Some(section) = section else {
+            return Ok(Settings::default());
+        };
         let top = object(section, "sink", &["type", "http", "record", "aggregator"])?;
         let kind = string(top, "type", "sink")?.unwrap_or_else(|| "log".to_string());
         let sink = match (kind.as_str(), top.get("http")) {
             ("log", None) => SinkKind::Log,
-            ("log", Some(_)) => return Err(ConfigError::new("sink.http", "only allowed with \"type\": \"http\"")),
+            ("log", Some(_)) => {
+                return Err(ConfigError::new(
+                    "sink.http",
+                    "only allowed with \"type\": \"http\"",
+                ))
+            }
             ("http", Some(h)) => SinkKind::Http(parse_http(h)?),
-            ("http", None) => return Err(ConfigError::new("sink.http", "required with \"type\": \"http\"")),
-            _ => return Err(ConfigError::new("sink.type", "expected \"log\" or \"http\"")),
+            ("http", None) => {
+                return Err(ConfigError::new(
+                    "sink.http",
+                    "required with \"type\": \"http\"",
+                ))
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    "sink.type",
+                    "expected \"log\" or \"http\"",
+                ))
+            }
         };
         let record = match top.get("record") {
             None => RecordConfig::default(),
@@ -268,7 +319,11 @@ impl Settings {
                 }
             }
         };
-        Ok(Settings { sink, record, aggregator })
+        Ok(Settings {
+            sink,
+            record,
+            aggregator,
+        })
     }
 }
 
@@ -289,15 +344,28 @@ fn parse_http(v: &Value) -> Result<HttpSinkConfig, ConfigError> {
             "max_backoff_ms",
         ],
     )?;
-    let cluster = string(m, "cluster", at)?.ok_or_else(|| ConfigError::new("sink.http.cluster", "required"))?;
+    let cluster = string(m, "cluster", at)?
+        .ok_or_else(|| ConfigError::new("sink.http.cluster", "required"))?;
     let path = string(m, "path", at)?.unwrap_or_else(|| "/".to_string());
     if !path.starts_with('/') {
-        return Err(ConfigError::new("sink.http.path", "expected a path starting with '/'"));
+        return Err(ConfigError::new(
+            "sink.http.path",
+            "expected a path starting with '/'",
+        ));
     }
-    let max_batch_bytes = to_usize(number(m, "max_batch_bytes", at, (1024, 64 << 20), 256 << 10)?);
+    let max_batch_bytes = to_usize(number(
+        m,
+        "max_batch_bytes",
+        at,
+        (1024, 64 << 20),
+        256 << 10,
+    )?);
     let max_buffer_bytes = to_usize(number(m, "max_buffer_bytes", at, (1024, 1 << 30), 4 << 20)?);
     if max_buffer_bytes < max_batch_bytes {
-        return Err(ConfigError::new("sink.http.max_buffer_bytes", "must be at least max_batch_bytes"));
+        return Err(ConfigError::new(
+            "sink.http.max_buffer_bytes",
+            "must be at least max_batch_bytes",
+        ));
     }
     Ok(HttpSinkConfig {
         authority: string(m, "authority", at)?.unwrap_or_else(|| cluster.clone()),
@@ -314,7 +382,16 @@ fn parse_http(v: &Value) -> Result<HttpSinkConfig, ConfigError> {
 
 fn parse_record(v: &Value) -> Result<RecordConfig, ConfigError> {
     let at = "sink.record";
-    let m = object(v, at, &["properties", "user_headers", "user_jwt_claim", "request_headers"])?;
+    let m = object(
+        v,
+        at,
+        &[
+            "properties",
+            "user_headers",
+            "user_jwt_claim",
+            "request_headers",
+        ],
+    )?;
     let d = RecordConfig::default();
     let properties = match m.get("properties") {
         None => d.properties,
@@ -323,7 +400,10 @@ fn parse_record(v: &Value) -> Result<RecordConfig, ConfigError> {
             for i in items {
                 let p = i.as_str().and_then(Prop::parse).ok_or_else(|| {
                     let names: Vec<&str> = Prop::ALL.iter().map(|p| p.field()).collect();
-                    ConfigError::new("sink.record.properties", format!("expected names from: {}", names.join(", ")))
+                    ConfigError::new(
+                        "sink.record.properties",
+                        format!("expected names from: {}", names.join(", ")),
+                    )
                 })?;
                 if !props.contains(&p) {
                     props.push(p);
@@ -331,7 +411,12 @@ fn parse_record(v: &Value) -> Result<RecordConfig, ConfigError> {
             }
             props
         }
-        Some(_) => return Err(ConfigError::new("sink.record.properties", "expected a list of names")),
+        Some(_) => {
+            return Err(ConfigError::new(
+                "sink.record.properties",
+                "expected a list of names",
+            ))
+        }
     };
     Ok(RecordConfig {
         properties,
@@ -349,14 +434,23 @@ mod tests {
     #[test]
     fn defaults_without_a_section() {
         assert_eq!(Settings::from_sink(None).unwrap(), Settings::default());
-        assert_eq!(Settings::from_sink(Some(&json!({}))).unwrap().sink, SinkKind::Log);
+        assert_eq!(
+            Settings::from_sink(Some(&json!({}))).unwrap().sink,
+            SinkKind::Log
+        );
     }
 
     #[test]
     fn http_sink_with_defaults() {
-        let s = Settings::from_sink(Some(&json!({"type": "http", "http": {"cluster": "fb"}}))).unwrap();
-        let SinkKind::Http(h) = s.sink else { panic!("not http") };
-        assert_eq!((h.cluster.as_str(), h.authority.as_str(), h.path.as_str()), ("fb", "fb", "/"));
+        let s =
+            Settings::from_sink(Some(&json!({"type": "http", "http": {"cluster": "fb"}}))).unwrap();
+        let SinkKind::Http(h) = s.sink else {
+            panic!("not http")
+        };
+        assert_eq!(
+            (h.cluster.as_str(), h.authority.as_str(), h.path.as_str()),
+            ("fb", "fb", "/")
+        );
         assert_eq!(h.max_batch_records, 500);
     }
 
@@ -380,11 +474,26 @@ mod tests {
             (json!({"type": "http"}), "sink.http"),
             (json!({"http": {"cluster": "c"}}), "sink.http"),
             (json!({"type": "http", "http": {}}), "sink.http.cluster"),
-            (json!({"type": "http", "http": {"cluster": "c", "path": "x"}}), "sink.http.path"),
-            (json!({"type": "http", "http": {"cluster": "c", "timeout_ms": 0}}), "sink.http.timeout_ms"),
-            (json!({"record": {"properties": ["nope"]}}), "sink.record.properties"),
-            (json!({"record": {"user_headers": [":path"]}}), "sink.record.user_headers"),
-            (json!({"aggregator": {"batch_events": 0}}), "sink.aggregator.batch_events"),
+            (
+                json!({"type": "http", "http": {"cluster": "c", "path": "x"}}),
+                "sink.http.path",
+            ),
+            (
+                json!({"type": "http", "http": {"cluster": "c", "timeout_ms": 0}}),
+                "sink.http.timeout_ms",
+            ),
+            (
+                json!({"record": {"properties": ["nope"]}}),
+                "sink.record.properties",
+            ),
+            (
+                json!({"record": {"user_headers": [":path"]}}),
+                "sink.record.user_headers",
+            ),
+            (
+                json!({"aggregator": {"batch_events": 0}}),
+                "sink.aggregator.batch_events",
+            ),
         ];
         for (v, at) in cases {
             let e = Settings::from_sink(Some(&v)).unwrap_err();

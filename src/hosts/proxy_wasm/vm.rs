@@ -6,13 +6,13 @@
 #![allow(unsafe_code)]
 
 use super::abi::{self, LogLevel, MapType, MetricType, Status};
+use super::events::BatchWriter;
 use super::logger::{self, AccessLogger, KEY_ENV};
 use super::map;
 use super::outbox::Outbox;
 use super::record::Request;
 use super::service::Aggregator;
 use super::settings::{HttpSinkConfig, SinkKind};
-use super::events::BatchWriter;
 use super::AGGREGATOR_ROOT_ID;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -52,10 +52,15 @@ pub(super) struct Counter {
 
 impl Counter {
     pub(super) fn define(name: &str) -> Counter {
-        Counter { id: abi::define_metric(MetricType::Counter, name).ok(), pending: 0 }
+        Counter {
+            id: abi::define_metric(MetricType::Counter, name).ok(),
+            pending: 0,
+        }
     }
     pub(super) fn add(&mut self, n: u64) {
-        self.pending = self.pending.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
+        self.pending = self
+            .pending
+            .saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
     }
     pub(super) fn flush(&mut self) {
         if let (Some(id), true) = (self.id, self.pending != 0) {
@@ -72,7 +77,9 @@ pub(super) struct Gauge {
 
 impl Gauge {
     pub(super) fn define(name: &str) -> Gauge {
-        Gauge { id: abi::define_metric(MetricType::Gauge, name).ok() }
+        Gauge {
+            id: abi::define_metric(MetricType::Gauge, name).ok(),
+        }
     }
     pub(super) fn set(&self, v: u64) {
         if let Some(id) = self.id {
@@ -100,7 +107,10 @@ impl HttpSink {
             ("content-type", "application/x-ndjson"),
         ])
         .map_err(|_| "sink.http: header values too long")?;
-        Ok(HttpSink { outbox: Outbox::new(cfg, now_ms()), headers })
+        Ok(HttpSink {
+            outbox: Outbox::new(cfg, now_ms()),
+            headers,
+        })
     }
 
     pub(super) fn push(&mut self, record: &[u8]) -> bool {
@@ -109,13 +119,21 @@ impl HttpSink {
 
     pub(super) fn pump(&mut self) {
         let now = now_ms();
-        let Some(batch) = self.outbox.take_batch(now) else { return };
+        let Some(batch) = self.outbox.take_batch(now) else {
+            return;
+        };
         let cfg = self.outbox.config();
         match abi::http_call(&cfg.cluster, &self.headers, &batch.body, cfg.timeout_ms) {
             Ok(token) => self.outbox.started(token, batch),
             Err(status) => {
                 if should_log(self.outbox.counters.posts_failed.saturating_add(1)) {
-                    log_line(LogLevel::Warn, &format!("dp-audit: http sink: cannot start a POST ({}); will retry", status.name()));
+                    log_line(
+                        LogLevel::Warn,
+                        &format!(
+                            "dp-audit: http sink: cannot start a POST ({}); will retry",
+                            status.name()
+                        ),
+                    );
                 }
                 self.outbox.failed(batch, now);
             }
@@ -129,7 +147,10 @@ impl HttpSink {
                 if map::parse_pairs(&buf).ok().and_then(|p| map::first(&p, ":status").map(|s| s.first() == Some(&b'2'))).unwrap_or(false));
         self.outbox.completed(token, ok, now_ms());
         if !ok && should_log(self.outbox.counters.posts_failed) {
-            log_line(LogLevel::Warn, "dp-audit: http sink: POST failed; will retry with backoff");
+            log_line(
+                LogLevel::Warn,
+                "dp-audit: http sink: POST failed; will retry with backoff",
+            );
         }
         self.pump();
     }
@@ -155,7 +176,9 @@ impl EventLink {
         if self.queue.is_none() {
             // Resolved lazily: VMs created before the singleton registered
             // the queue would otherwise never find it.
-            self.queue = abi::resolve_shared_queue(&self.vm_id, &self.queue_name).ok().flatten();
+            self.queue = abi::resolve_shared_queue(&self.vm_id, &self.queue_name)
+                .ok()
+                .flatten();
         }
         let Some(q) = self.queue else {
             self.writer.clear();
@@ -201,7 +224,11 @@ impl LoggerVm {
             props.push(abi::property(p.path()).unwrap_or(None));
         }
         let now = now_ns();
-        let logged = self.logger.log(&Request { headers: &pairs, props: &props, now_ns: now });
+        let logged = self.logger.log(&Request {
+            headers: &pairs,
+            props: &props,
+            now_ns: now,
+        });
         let mut sink_dropped = false;
         if let Some(record) = logged.record {
             match &mut self.sink {
@@ -220,7 +247,13 @@ impl LoggerVm {
             self.failed.add(1);
             self.errors = self.errors.saturating_add(1);
             if should_log(self.errors) {
-                log_line(LogLevel::Warn, &format!("dp-audit: {e}; records failed so far in this VM: {}", self.errors));
+                log_line(
+                    LogLevel::Warn,
+                    &format!(
+                        "dp-audit: {e}; records failed so far in this VM: {}",
+                        self.errors
+                    ),
+                );
             }
         } else {
             self.scrubbed.add(1);
@@ -244,7 +277,10 @@ impl LoggerVm {
         self.host_errors.add(1);
         self.errors = self.errors.saturating_add(1);
         if should_log(self.errors) {
-            log_line(LogLevel::Warn, &format!("dp-audit: cannot read {what}: {}", s.name()));
+            log_line(
+                LogLevel::Warn,
+                &format!("dp-audit: cannot read {what}: {}", s.name()),
+            );
         }
     }
 
@@ -256,9 +292,15 @@ impl LoggerVm {
         }
         if let Sink::Http(h) = &mut self.sink {
             h.pump();
-            self.sink_dropped.add(std::mem::take(&mut h.outbox.counters.records_dropped));
+            self.sink_dropped
+                .add(std::mem::take(&mut h.outbox.counters.records_dropped));
         }
-        for c in [&mut self.scrubbed, &mut self.failed, &mut self.sink_dropped, &mut self.host_errors] {
+        for c in [
+            &mut self.scrubbed,
+            &mut self.failed,
+            &mut self.sink_dropped,
+            &mut self.host_errors,
+        ] {
             c.flush();
         }
     }
@@ -276,7 +318,10 @@ thread_local! {
 }
 
 fn with_root(ctx: u32, f: impl FnOnce(&mut Root)) {
-    let Some(mut root) = ROOTS.with(|r| r.try_borrow_mut().ok().and_then(|mut m| m.remove(&ctx))) else { return };
+    let Some(mut root) = ROOTS.with(|r| r.try_borrow_mut().ok().and_then(|mut m| m.remove(&ctx)))
+    else {
+        return;
+    };
     f(&mut root);
     ROOTS.with(|r| {
         if let Ok(mut m) = r.try_borrow_mut() {
@@ -293,14 +338,19 @@ fn configure(size: usize) -> Result<Root, String> {
     };
     let key = std::env::var(KEY_ENV).ok();
     let loaded = logger::load(&text, key.as_deref()).map_err(|e| e.to_string())?;
-    let root_id = abi::property(b"plugin_root_id").ok().flatten().unwrap_or_default();
+    let root_id = abi::property(b"plugin_root_id")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     if root_id == AGGREGATOR_ROOT_ID.as_bytes() {
         return Aggregator::configure(&loaded).map(|a| Root::Aggregator(Box::new(a)));
     }
     let logger = AccessLogger::new(&loaded).map_err(|e| e.to_string())?;
     let sink = match &loaded.settings.sink {
         SinkKind::Log => Sink::Log,
-        SinkKind::Http(cfg) => Sink::Http(Box::new(HttpSink::new(cfg.clone()).map_err(str::to_string)?)),
+        SinkKind::Http(cfg) => Sink::Http(Box::new(
+            HttpSink::new(cfg.clone()).map_err(str::to_string)?,
+        )),
     };
     let events = match &loaded.aggregate {
         None => None,
@@ -387,7 +437,10 @@ pub extern "C" fn proxy_on_configure(ctx: u32, size: usize) -> u32 {
                 r
             }
             Err(msg) => {
-                log_line(LogLevel::Error, &format!("dp-audit: configuration rejected: {msg}"));
+                log_line(
+                    LogLevel::Error,
+                    &format!("dp-audit: configuration rejected: {msg}"),
+                );
                 Root::Failed
             }
         };
@@ -423,7 +476,13 @@ pub extern "C" fn proxy_on_queue_ready(ctx: u32, queue_id: u32) {
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_http_call_response(ctx: u32, token: u32, num_headers: usize, _body_size: usize, _num_trailers: usize) {
+pub extern "C" fn proxy_on_http_call_response(
+    ctx: u32,
+    token: u32,
+    num_headers: usize,
+    _body_size: usize,
+    _num_trailers: usize,
+) {
     with_root(ctx, |root| match root {
         Root::Logger(l) => {
             if let Sink::Http(h) = &mut l.sink {
