@@ -315,6 +315,10 @@ enum Root {
 
 thread_local! {
     static ROOTS: RefCell<BTreeMap<u32, Root>> = const { RefCell::new(BTreeMap::new()) };
+    /// HTTP stream contexts and their root, when the module runs as an HTTP
+    /// filter (e.g. an Istio `WasmPlugin`): Envoy then calls `proxy_on_log`
+    /// per stream context instead of on the root.
+    static STREAMS: RefCell<BTreeMap<u32, u32>> = const { RefCell::new(BTreeMap::new()) };
 }
 
 fn with_root(ctx: u32, f: impl FnOnce(&mut Root)) {
@@ -411,12 +415,18 @@ pub extern "C" fn proxy_abi_version_0_2_1() {}
 
 #[no_mangle]
 pub extern "C" fn proxy_on_context_create(ctx: u32, parent: u32) {
-    // Only root contexts carry state: the access logger works on the root
-    // context, and no stream or HTTP filter contexts are used.
+    // Only root contexts carry state; a stream context (HTTP filter use)
+    // just remembers its root.
     if parent == 0 {
         ROOTS.with(|r| {
             if let Ok(mut m) = r.try_borrow_mut() {
                 m.insert(ctx, Root::New);
+            }
+        });
+    } else {
+        STREAMS.with(|s| {
+            if let Ok(mut m) = s.try_borrow_mut() {
+                m.insert(ctx, parent);
             }
         });
     }
@@ -450,7 +460,8 @@ pub extern "C" fn proxy_on_configure(ctx: u32, size: usize) -> u32 {
 
 #[no_mangle]
 pub extern "C" fn proxy_on_log(ctx: u32) {
-    with_root(ctx, |root| {
+    let root_ctx = STREAMS.with(|s| s.try_borrow().ok().and_then(|m| m.get(&ctx).copied())).unwrap_or(ctx);
+    with_root(root_ctx, |root| {
         if let Root::Logger(l) = root {
             l.on_log();
         }
@@ -507,6 +518,11 @@ pub extern "C" fn proxy_on_done(ctx: u32) -> u32 {
 
 #[no_mangle]
 pub extern "C" fn proxy_on_delete(ctx: u32) {
+    STREAMS.with(|s| {
+        if let Ok(mut m) = s.try_borrow_mut() {
+            m.remove(&ctx);
+        }
+    });
     ROOTS.with(|r| {
         if let Ok(mut m) = r.try_borrow_mut() {
             m.remove(&ctx);

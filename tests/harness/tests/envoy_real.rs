@@ -12,9 +12,10 @@
     clippy::arithmetic_side_effects
 )]
 
+use dp_audit_harness::artifact::repo_root;
 use dp_audit_harness::proxy_wasm::real_envoy::{
-    http_get, http_raw, http_request, Envoy, EnvoyOptions, Started, AGGREGATOR_ROOT_ID,
-    LOGGER_ROOT_ID, TEST_KEY_HEX,
+    http_get, http_raw, http_request, validate, Cluster, Collector, Envoy, EnvoyOptions, Started,
+    AGGREGATOR_ROOT_ID, LOGGER_ROOT_ID, TEST_KEY_HEX,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -277,4 +278,71 @@ fn invalid_policy_or_key_makes_envoy_refuse_the_configuration() {
     opts.key = Some(TEST_KEY_HEX.into());
     opts.singleton = true;
     expect_rejected(&opts, &["aggregate"]);
+}
+
+#[test]
+fn example_configs_validate() {
+    for cfg in ["envoy/envoy.yaml", "envoy/envoy-http-sink.yaml"] {
+        let path = repo_root().join(cfg);
+        let (ok, out) = validate(&path, Some(TEST_KEY_HEX)).unwrap();
+        assert!(ok, "{cfg} rejected:\n{out}");
+        // Validation runs the plugin's configure: without the key it fails.
+        let (ok, out) = validate(&path, None).unwrap();
+        assert!(!ok, "{cfg} accepted without DP_AUDIT_KEY:\n{out}");
+        assert!(out.contains("DP_AUDIT_KEY"), "{out}");
+    }
+}
+
+#[test]
+fn http_sink_batches_to_a_collector_and_retries_failures() {
+    let collector = Collector::start(1).unwrap();
+    let policy = r#"{"preset": "envoy-access",
+      "sink": {"type": "http", "http": {"cluster": "collector", "path": "/ingest",
+               "max_batch_records": 5, "flush_interval_ms": 200, "max_backoff_ms": 500}}}"#;
+    let mut opts = EnvoyOptions::new(policy);
+    opts.clusters = vec![Cluster { name: "collector".into(), port: collector.port }];
+    let envoy = running(&opts);
+    let path = format!("/u/alice.smith@example.com?token={GITHUB_TOKEN}");
+    for i in 0..12 {
+        let ip = format!("203.0.113.{}", 70 + i % 8);
+        assert_eq!(http_request(envoy.listener, "GET", &path, &[("x-forwarded-for", &ip)]).unwrap(), 200);
+    }
+    let arrived = |c: &Collector| c.bodies().iter().map(|b| b.lines().count()).sum::<usize>();
+    assert!(
+        envoy.wait_for(Duration::from_secs(15), |_| arrived(&collector) >= 12),
+        "{} of 12 records arrived after {} requests; log:\n{}",
+        arrived(&collector),
+        collector.answered(),
+        envoy.log()
+    );
+    assert!(collector.answered() >= 4, "the failed batch was retried, in batches of at most 5");
+    let all: Vec<String> = collector.bodies().iter().flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>()).collect();
+    assert_eq!(all.len(), 12, "each record exactly once");
+    for line in &all {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["method"], "GET");
+        assert_nothing_planted(line);
+    }
+    for b in collector.bodies() {
+        assert!(b.lines().count() <= 5);
+    }
+    assert!(envoy.plugin_lines(LOGGER_ROOT_ID).is_empty(), "the http sink does not also log records");
+    assert_nothing_planted(&envoy.log());
+}
+
+#[test]
+fn runs_as_an_http_filter_as_istio_wasmplugin_does() {
+    let mut opts = EnvoyOptions::new(LOGGER_POLICY);
+    opts.access_log = dp_audit_harness::proxy_wasm::real_envoy::AccessLog::DpAuditHttpFilter;
+    let envoy = running(&opts);
+    let path = format!("/a/alice.smith@example.com?token={GITHUB_TOKEN}");
+    assert_eq!(http_request(envoy.listener, "POST", &path, &[("x-user-id", "carol-7731")]).unwrap(), 200);
+    assert!(envoy.wait_for(Duration::from_secs(10), |e| !e.plugin_lines(LOGGER_ROOT_ID).is_empty()), "{}", envoy.log());
+    let lines = envoy.plugin_lines(LOGGER_ROOT_ID);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let r: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(r["method"], "POST");
+    assert_eq!(r["response_code"], 200);
+    assert!(r["user"].as_str().unwrap().starts_with("pk1:"));
+    assert_nothing_planted(&envoy.log());
 }

@@ -62,8 +62,10 @@ pub enum AccessLog {
     None,
     /// Envoy's built-in JSON file logger writing these format fields to `path`.
     JsonFile { path: PathBuf, fields: Vec<(String, String)> },
-    /// The dp-audit module (root id `dp_audit`).
+    /// The dp-audit module (root id `dp_audit`) as an access logger.
     DpAudit,
+    /// The dp-audit module as an HTTP filter (how an Istio `WasmPlugin` runs it).
+    DpAuditHttpFilter,
 }
 
 /// An HTTP collector cluster on loopback (for the `http` sink).
@@ -141,6 +143,7 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm: &Path, listener: u16, admin: u16) ->
                 }
             }])
         }
+        AccessLog::DpAuditHttpFilter => json!([]),
         AccessLog::DpAudit => json!([{
             "name": "envoy.access_loggers.wasm",
             "typed_config": {
@@ -149,6 +152,13 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm: &Path, listener: u16, admin: u16) ->
             }
         }]),
     };
+    let mut http_filters = vec![json!({"name": "envoy.filters.http.router", "typed_config":
+        {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}})];
+    if opts.access_log == AccessLog::DpAuditHttpFilter {
+        http_filters.insert(0, json!({"name": "envoy.filters.http.wasm", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": wasm_plugin(LOGGER_ROOT_ID, LOGGER_ROOT_ID, wasm, &opts.policy)}}));
+    }
     let clusters: Vec<Value> = opts
         .clusters
         .iter()
@@ -176,8 +186,7 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm: &Path, listener: u16, admin: u16) ->
                         "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
                             {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}
                         ]}]},
-                        "http_filters": [{"name": "envoy.filters.http.router", "typed_config":
-                            {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+                        "http_filters": http_filters,
                         "access_log": access_log
                     }
                 }]}]
@@ -359,4 +368,99 @@ pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)
     }
     req.push_str("\r\n");
     http_raw(port, req.as_bytes()).map(|(s, _)| s)
+}
+
+/// Runs `envoy --mode validate -c <config>` from the repository root (the
+/// examples name `dist/dp_audit_envoy.wasm` relative to it). Returns whether
+/// Envoy accepted it, and its output.
+pub fn validate(config: &Path, key: Option<&str>) -> Result<(bool, String), String> {
+    let mut cmd = Command::new(envoy_binary()?);
+    cmd.current_dir(repo_root())
+        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
+        .arg(config)
+        .env_remove("DP_AUDIT_KEY")
+        .stdin(Stdio::null());
+    if let Some(k) = key {
+        cmd.env("DP_AUDIT_KEY", k);
+    }
+    let out = cmd.output().map_err(|e| format!("run envoy: {e}"))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    Ok((out.status.success(), text))
+}
+
+/// A minimal HTTP/1.1 collector on loopback (keep-alive, `content-length`
+/// bodies) that records each POST body. The first `fail_first` requests are
+/// answered 503, the rest 200.
+pub struct Collector {
+    pub port: u16,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Collector {
+    pub fn start(fail_first: usize) -> Result<Collector, String> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+        let port = l.local_addr().map_err(|e| e.to_string())?.port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let (b, a) = (bodies.clone(), answered.clone());
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut conn) = conn else { break };
+                let (b, a) = (b.clone(), a.clone());
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 65536];
+                    loop {
+                        // One request: headers, then content-length bytes.
+                        let head_end = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                            match conn.read(&mut chunk) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default()).to_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                            .unwrap_or(0);
+                        while buf.len() < head_end + len {
+                            match conn.read(&mut chunk) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                            }
+                        }
+                        let body: Vec<u8> = buf.drain(..head_end + len).skip(head_end).collect();
+                        let n = a.fetch_add(1, Ordering::SeqCst);
+                        let status = if n < fail_first { "503 Service Unavailable" } else { "200 OK" };
+                        if n >= fail_first {
+                            if let Ok(mut v) = b.lock() {
+                                v.push(String::from_utf8_lossy(&body).into_owned());
+                            }
+                        }
+                        let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                        if conn.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Collector { port, bodies, answered })
+    }
+
+    /// Bodies of the requests answered 200.
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Requests answered so far (failed ones included).
+    pub fn answered(&self) -> usize {
+        self.answered.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
