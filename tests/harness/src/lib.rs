@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod fluent_bit;
 pub mod jsonl;
+pub mod proxy_wasm;
 pub mod size;
 pub mod wasi;
 
