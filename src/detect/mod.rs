@@ -413,7 +413,7 @@ impl Iterator for Findings<'_> {
                     }
                     match c {
                         b'%' if !self.saw_escape => self.saw_escape = percent::is_escape(b, k),
-                        b'(' if prev == b' ' && secret_param::wanted(self.set) => {
+                        b'(' if prev == b' ' && secret_param::may_follow_key(b, k) => {
                             if let Some((start, end)) = secret_param::find_in_parens(b, k, self.set)
                             {
                                 return self.report(Finding {
@@ -626,6 +626,9 @@ impl Findings<'_> {
         }
         let (start, end) = token::extent(b, k, self.floor);
         self.token_done = end;
+        if end.saturating_sub(start) < token::MIN_LEN {
+            return None;
+        }
         token::is_random(b, start, end).then_some(Finding {
             start,
             end,
@@ -733,17 +736,44 @@ pub fn scrub_text(
     identities: Option<&Pseudonymizer>,
     out: &mut String,
 ) -> usize {
+    // Common case without allocation: the raw findings, streamed. Should the
+    // scan pass a percent escape, that output is taken back and the text is
+    // rewritten from the merged raw and decoded findings.
+    let rollback = out.len();
+    let mut it = findings(text, set);
+    let count = rewrite(
+        text,
+        it.by_ref().map(|f| Hit { f, decoded: None }),
+        None,
+        identities,
+        out,
+    );
+    if !it.saw_escape {
+        return count;
+    }
+    out.truncate(rollback);
     let mut hits = Vec::new();
     let decoded = collect(text, set, &mut hits);
+    rewrite(text, hits.into_iter(), decoded.as_ref(), identities, out)
+}
+
+/// Writes `text` with each hit replaced (see [`scrub_text`]).
+fn rewrite(
+    text: &str,
+    hits: impl Iterator<Item = Hit>,
+    decoded: Option<&percent::Decoded>,
+    identities: Option<&Pseudonymizer>,
+    out: &mut String,
+) -> usize {
     let mut count = 0usize;
     let mut pos = 0usize;
-    for h in &hits {
+    for h in hits {
         let f = h.f;
         // Spans are on char boundaries by construction (they begin and end
         // next to ASCII bytes or at the ends of the text); should one not be,
         // dropping text is the failure that leaks nothing.
         out.push_str(text.get(pos..f.start).unwrap_or(""));
-        let span = match (h.decoded, &decoded) {
+        let span = match (h.decoded, decoded) {
             (Some((s, e)), Some(d)) => d
                 .bytes
                 .get(s..e)

@@ -401,7 +401,7 @@ mod tests {
             "?code=200&x=1",                           // too short for a code
             "exec?command=%2Fbin%2Fsh&command=-it&command=-p", // no password after -p
             "?command=-P3306",                         // `-P` is mysql's port
-            "?command=ps&command=-pid", // too short for a password
+            "?command=ps&command=-pid",                // too short for a password
             "user=bob",                                // an identity, not a secret
         ] {
             assert!(spans(s, SecretParam).is_empty(), "{s}");

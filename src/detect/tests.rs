@@ -365,7 +365,14 @@ fn bench_find_all_ns_per_byte() {
         ("clean values", CLEAN_VALUES.repeat(2000)),
         ("values w/ finds", DIRTY_VALUES.repeat(2000)),
     ];
+    // `DP_AUDIT_BENCH_ONLY=<name>` runs one case (for instruction counts
+    // under `valgrind --tool=callgrind`, steadier than wall clock on a
+    // shared machine).
+    let only = std::env::var("DP_AUDIT_BENCH_ONLY").ok();
     for (name, values) in cases {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let bytes: usize = values.iter().map(|v| v.len()).sum();
         let mut found = Vec::new();
         let mut best = f64::MAX;

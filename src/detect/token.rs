@@ -17,38 +17,82 @@
 //! lower case), user agents (`Win64`, `iPhone14`, `X11`: too short), and
 //! tokens without a digit (the scan finds tokens at their digits).
 //!
-//! The scanner calls [`find_around`] at a digit; the token is looked up
-//! backwards (not before `floor`) and forwards from there.
+//! The scanner calls [`extent`] at the first digit of a run it meets (the
+//! run is looked up backwards, not before `floor`, and forwards), then
+//! [`is_random`] on runs long enough.
 
 use super::bytes::{at, before, is_hex};
 
-const MIN_LEN: usize = 12;
+pub(crate) const MIN_LEN: usize = 12;
 
-fn is_token_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
-}
+// Byte classes, one table load per byte: the low two bits are the run class
+// (digit, upper, lower, `_-`), then flags.
+const DIGIT: u8 = 0;
+const UPPER: u8 = 1;
+const LOWER: u8 = 2;
+const JOINER: u8 = 3;
+const RUN: u8 = 3;
+const HEX: u8 = 4;
+const TOKEN: u8 = 8;
+const HAS_DIGIT: u8 = 16;
+const HAS_UPPER: u8 = 32;
+const HAS_LOWER: u8 = 64;
+const MIXED: u8 = HAS_DIGIT | HAS_UPPER | HAS_LOWER;
 
-/// Class of a token byte for run counting: 0 digit, 1 upper, 2 lower, 3 `_-`.
-fn run_class(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => 0,
-        b'A'..=b'Z' => 1,
-        b'a'..=b'z' => 2,
-        _ => 3,
+#[expect(
+    clippy::indexing_slicing,
+    reason = "constant evaluation: an out-of-range index fails the build, it cannot panic at run time"
+)]
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_digit() {
+            DIGIT | TOKEN | HAS_DIGIT
+        } else if b.is_ascii_uppercase() {
+            UPPER | TOKEN | HAS_UPPER
+        } else if b.is_ascii_lowercase() {
+            LOWER | TOKEN | HAS_LOWER
+        } else if b == b'_' || b == b'-' {
+            JOINER | TOKEN
+        } else {
+            0
+        };
+        if b.is_ascii_hexdigit() {
+            t[c] |= HEX;
+        }
+        c += 1;
     }
+    t
+};
+
+#[inline(always)]
+fn class(c: u8) -> u8 {
+    CLASS.get(usize::from(c)).copied().unwrap_or(0)
 }
 
-/// The end of the token around `i` (when some token byte there is at or
-/// after `floor`), whether or not it is random: the scan skips to it.
+/// The token run around `i` (not reaching before `floor`), whether or not it
+/// is random: the scan tries each run once. A run too short or not mixing
+/// all three classes comes back empty at its end.
 #[inline(never)]
 pub(crate) fn extent(b: &[u8], i: usize, floor: usize) -> (usize, usize) {
+    let mut seen = 0u8;
+    let mut is_token = |j: usize| {
+        let k = b.get(j).map_or(0, |&c| class(c));
+        seen |= k;
+        k & TOKEN != 0
+    };
     let mut start = i;
-    while start > floor && is_token_byte(before(b, start)) {
+    while start > floor && is_token(start.wrapping_sub(1)) {
         start = start.wrapping_sub(1);
     }
     let mut end = i;
-    while end < b.len() && is_token_byte(at(b, end)) {
+    while is_token(end) {
         end = end.wrapping_add(1);
+    }
+    if end.wrapping_sub(start) < MIN_LEN || seen & MIXED != MIXED {
+        return (end, end);
     }
     // The hex digits of a percent escape (`%20Bearer`) are not the token's.
     if before(b, start) == b'%' && is_hex(at(b, start)) && is_hex(at(b, start.wrapping_add(1))) {
@@ -68,39 +112,35 @@ pub(crate) fn extent(b: &[u8], i: usize, floor: usize) -> (usize, usize) {
 /// Whether `b[start..end]` looks random (see the module docs).
 #[inline(never)]
 pub(crate) fn is_random(b: &[u8], start: usize, end: usize) -> bool {
-    let Some(t) = b.get(start..end) else {
+    let Some(t) = b.get(start..end).filter(|t| t.len() >= MIN_LEN) else {
         return false;
     };
-    let (mut upper, mut lower, mut digit, mut hex) = (0usize, 0usize, 0usize, 0usize);
-    let (mut runs, mut digit_runs) = (0usize, 0usize);
+    // Counts per run class, hex digits, runs, digit runs.
+    let mut count = [0u32; 4];
+    let (mut hex, mut runs, mut digit_runs) = (0u32, 0u32, 0u32);
     let mut last = u8::MAX;
     for &c in t {
-        match c {
-            b'0'..=b'9' => digit = digit.saturating_add(1),
-            b'A'..=b'Z' => upper = upper.saturating_add(1),
-            b'a'..=b'z' => lower = lower.saturating_add(1),
-            _ => {}
+        let k = class(c);
+        let run = k & RUN;
+        if let Some(n) = count.get_mut(usize::from(run)) {
+            *n = n.wrapping_add(1);
         }
-        if c.is_ascii_hexdigit() {
-            hex = hex.saturating_add(1);
-        }
-        let k = run_class(c);
-        if k != last {
-            runs = runs.saturating_add(1);
-            if k == 0 {
-                digit_runs = digit_runs.saturating_add(1);
-            }
-            last = k;
+        hex = hex.wrapping_add(u32::from(k & HEX != 0));
+        if run != last {
+            runs = runs.wrapping_add(1);
+            digit_runs = digit_runs.wrapping_add(u32::from(run == DIGIT));
+            last = run;
         }
     }
-    let alnum = upper.saturating_add(lower).saturating_add(digit);
-    alnum >= MIN_LEN
+    let [digit, upper, lower, _] = count;
+    let alnum = digit.wrapping_add(upper).wrapping_add(lower);
+    let len = u32::try_from(t.len()).unwrap_or(u32::MAX);
+    alnum >= MIN_LEN as u32
         && upper > 0
         && lower > 0
         && digit > 0
         && hex < alnum
-        && (runs.saturating_mul(2) >= t.len()
-            || (digit_runs >= 2 && runs.saturating_mul(3) >= t.len()))
+        && (runs.saturating_mul(2) >= len || (digit_runs >= 2 && runs.saturating_mul(3) >= len))
 }
 
 #[cfg(test)]
