@@ -3,20 +3,25 @@
 # and Envoy CPU per request, for
 #   none        no access log
 #   builtin     Envoy's built-in JSON file access logger
-#   dp-audit    the dp-audit access logger (the same fields, `log` sink)
-#   dp-headers  dp-audit reading request headers only (no property calls),
+#   dp-audit    the dp-audit access logger (the same fields, `log` sink, one
+#               proxy_log call per record)
+#   dp-batch    the same with "log_batch_records": 32 (one proxy_log call, i.e.
+#               one write by Envoy, per 32 records)
+#   dp-headers  dp-batch reading request headers only (no property calls),
 #               to split the cost of host calls from the rest
 # Envoy --concurrency 1 (one worker), wrk -t1 -c16 from Debian; configurations
 # interleaved, ROUNDS rounds of DURATION each, medians reported.
 #
 # Usage (from the repository root, after `make dist setup-envoy`):
 #   envoy/bench.sh [ROUNDS] [DURATION]        e.g. envoy/bench.sh 5 10s
+# BENCH_PATH overrides the request path (default: one with an e-mail address in
+# the query, which the policy pseudonymizes: an HMAC per request).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 DURATION=${2:-10s}
 ENVOY=.venv/bin/envoy
-WASM=$PWD/dist/dp_audit_envoy.wasm
+WASM=${WASM:-$PWD/dist/dp_audit_envoy.wasm}
 [ -x "$ENVOY" ] || { echo "missing $ENVOY: run make setup-envoy" >&2; exit 1; }
 [ -f "$WASM" ] || { echo "missing $WASM: run make dist" >&2; exit 1; }
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
@@ -32,18 +37,19 @@ trap cleanup EXIT
 # The fields both loggers write (the dp-audit record's default set).
 BUILTIN_FORMAT='{"start_time":"%START_TIME%","method":"%REQ(:METHOD)%","path":"%REQ(:PATH)%","authority":"%REQ(:AUTHORITY)%","response_code":"%RESPONSE_CODE%","duration":"%DURATION%","downstream_remote_address":"%DOWNSTREAM_REMOTE_ADDRESS%","x_forwarded_for":"%REQ(X-FORWARDED-FOR)%","user_agent":"%REQ(USER-AGENT)%","request_id":"%REQ(X-REQUEST-ID)%","user":"%REQ(X-USER-ID)%"}'
 
-policy() { # $1: JSON list of properties
-  python3 -c 'import json,sys; print(json.dumps(json.dumps({"preset":"envoy-access","sink":{"type":"log","record":{"properties":json.loads(sys.argv[1]),"user_headers":["x-user-id"]}}})))' "$1"
+policy() { # $1: JSON list of properties, $2: records per proxy_log call
+  python3 -c 'import json,sys; print(json.dumps(json.dumps({"preset":"envoy-access","sink":{"type":"log","log_batch_records":int(sys.argv[2]),"record":{"properties":json.loads(sys.argv[1]),"user_headers":["x-user-id"]}}})))' "$1" "$2"
 }
 
 config() { # $1: variant -> Envoy JSON config on stdout
   local access_log='[]'
   case $1 in
     builtin) access_log='[{"name":"envoy.access_loggers.file","typed_config":{"@type":"type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog","path":"'$WORK'/access.log","log_format":{"json_format":'$BUILTIN_FORMAT'}}}]' ;;
-    dp-audit|dp-headers)
-      local props='["response_code","duration","downstream_remote_address"]'
-      [ "$1" = dp-headers ] && props='[]'
-      access_log='[{"name":"envoy.access_loggers.wasm","typed_config":{"@type":"type.googleapis.com/envoy.extensions.access_loggers.wasm.v3.WasmAccessLog","config":{"name":"dp_audit","root_id":"dp_audit","failure_policy":"FAIL_RELOAD","vm_config":{"vm_id":"dp_audit","runtime":"envoy.wasm.runtime.v8","code":{"local":{"filename":"'$WASM'"}},"environment_variables":{"host_env_keys":["DP_AUDIT_KEY"]}},"configuration":{"@type":"type.googleapis.com/google.protobuf.StringValue","value":'$(policy "$props")'}}}}]' ;;
+    dp-*)
+      local props='["response_code","duration","downstream_remote_address"]' batch=1
+      [ "$1" = dp-batch ] && batch=32
+      [ "$1" = dp-headers ] && props='[]' && batch=32
+      access_log='[{"name":"envoy.access_loggers.wasm","typed_config":{"@type":"type.googleapis.com/envoy.extensions.access_loggers.wasm.v3.WasmAccessLog","config":{"name":"dp_audit","root_id":"dp_audit","failure_policy":"FAIL_RELOAD","vm_config":{"vm_id":"dp_audit","runtime":"envoy.wasm.runtime.v8","code":{"local":{"filename":"'$WASM'"}},"environment_variables":{"host_env_keys":["DP_AUDIT_KEY"]}},"configuration":{"@type":"type.googleapis.com/google.protobuf.StringValue","value":'$(policy "$props" "$batch")'}}}}]' ;;
   esac
   cat <<JSON
 {"admin":{"address":{"socket_address":{"address":"127.0.0.1","port_value":$ADMIN}}},
@@ -75,7 +81,7 @@ run() { # $1 variant -> "rps p50_ms p99_ms cpu_us_per_req"
   t0=$(cpu_ticks "$ENVOY_PID")
   out=$(wrk -t1 -c16 -d"$DURATION" --latency \
     -H 'x-user-id: alice@example.com' -H 'x-forwarded-for: 203.0.113.77' -H 'user-agent: bench/1.0' \
-    "http://127.0.0.1:$PORT/api/v1/items?id=42&email=bob@example.org")
+    "http://127.0.0.1:$PORT${BENCH_PATH:-/api/v1/items?id=42&email=bob@example.org}")
   t1=$(cpu_ticks "$ENVOY_PID")
   kill "$ENVOY_PID"; wait "$ENVOY_PID" 2>/dev/null || true; ENVOY_PID=
   local total rps p50 p99
@@ -87,7 +93,7 @@ run() { # $1 variant -> "rps p50_ms p99_ms cpu_us_per_req"
   echo "$rps $(to_ms "$p50") $(to_ms "$p99") $(awk -v d="$((t1 - t0))" -v hz="$hz" -v n="$total" 'BEGIN{printf "%.1f", d / hz * 1e6 / n}')"
 }
 
-VARIANTS=(none builtin dp-audit dp-headers)
+VARIANTS=(${BENCH_VARIANTS:-none builtin dp-audit dp-batch dp-headers})
 declare -A RESULTS
 for r in $(seq "$ROUNDS"); do
   for v in "${VARIANTS[@]}"; do

@@ -72,6 +72,7 @@ pub struct AccessLogger {
     max_depth: usize,
     raw: Vec<u8>,
     scrubbed: Vec<u8>,
+    time: record::TimeCache,
     pub counters: LoggerCounters,
 }
 
@@ -101,6 +102,7 @@ impl AccessLogger {
             max_depth: loaded.policy.limits.max_depth,
             raw: Vec::with_capacity(1024),
             scrubbed: Vec::with_capacity(1024),
+            time: record::TimeCache::default(),
             counters: LoggerCounters::default(),
         })
     }
@@ -111,7 +113,7 @@ impl AccessLogger {
 
     /// Builds and scrubs the record of one request.
     pub fn log(&mut self, req: &Request<'_>) -> Logged<'_> {
-        record::build(&self.settings.record, req, &mut self.raw);
+        record::build(&self.settings.record, req, &mut self.time, &mut self.raw);
         let (emit, error) = self
             .scrubber
             .scrub_or_fail_closed(&self.raw, &mut self.scrubbed);

@@ -47,23 +47,65 @@ impl Obj<'_> {
     }
     fn int(&mut self, k: &str, v: i64) {
         self.key(k);
-        self.out.extend_from_slice(v.to_string().as_bytes());
+        push_int(v, self.out);
+    }
+}
+
+/// Decimal digits without `core::fmt` (which costs thousands of wasm
+/// instructions per call).
+fn push_int(v: i64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut n = v.unsigned_abs();
+    let mut len = 0usize;
+    for d in digits.iter_mut() {
+        // n % 10 < 10: the cast and the addition cannot overflow.
+        *d = b'0'.saturating_add(u8::try_from(n % 10).unwrap_or(0));
+        n /= 10;
+        len = len.saturating_add(1);
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend(digits.iter().take(len).rev());
+}
+
+/// The formatted second of the last record: records of one second share it,
+/// so only the milliseconds are written per record.
+#[derive(Default)]
+pub struct TimeCache {
+    secs: Option<i64>,
+    /// `YYYY-MM-DDTHH:MM:SS` (no zone).
+    text: String,
+}
+
+impl TimeCache {
+    /// RFC 3339 with milliseconds, UTC, as a JSON string.
+    fn write(&mut self, ns: i64, out: &mut Vec<u8>) {
+        let secs = ns.div_euclid(1_000_000_000);
+        if self.secs != Some(secs) {
+            let s = format_rfc3339(secs);
+            self.text = s.strip_suffix('Z').unwrap_or(&s).to_string();
+            self.secs = Some(secs);
+        }
+        let ms = ns.rem_euclid(1_000_000_000) / 1_000_000;
+        out.push(b'"');
+        out.extend_from_slice(self.text.as_bytes());
+        out.push(b'.');
+        let mut digits = Vec::with_capacity(3);
+        push_int(ms, &mut digits);
+        for _ in digits.len()..3 {
+            out.push(b'0');
+        }
+        out.extend_from_slice(&digits);
+        out.extend_from_slice(b"Z\"");
     }
 }
 
 fn le_i64(v: &[u8]) -> Option<i64> {
     Some(i64::from_le_bytes(v.try_into().ok()?))
-}
-
-/// RFC 3339 with milliseconds, UTC.
-fn format_time_ms(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let ms = ns.rem_euclid(1_000_000_000) / 1_000_000;
-    let s = format_rfc3339(secs);
-    match s.strip_suffix('Z') {
-        Some(base) => format!("{base}.{ms:03}Z"),
-        None => s,
-    }
 }
 
 fn prop<'a>(cfg: &RecordConfig, req: &'a Request<'_>, p: Prop) -> Option<&'a [u8]> {
@@ -76,7 +118,7 @@ fn int_prop(cfg: &RecordConfig, req: &Request<'_>, p: Prop) -> Option<i64> {
 }
 
 /// Writes the record into `out` (cleared first).
-pub fn build(cfg: &RecordConfig, req: &Request<'_>, out: &mut Vec<u8>) {
+pub fn build(cfg: &RecordConfig, req: &Request<'_>, time: &mut TimeCache, out: &mut Vec<u8>) {
     out.clear();
     out.push(b'{');
     let mut o = Obj { out, first: true };
@@ -84,7 +126,8 @@ pub fn build(cfg: &RecordConfig, req: &Request<'_>, out: &mut Vec<u8>) {
     let duration_ns = int_prop(cfg, req, Prop::Duration);
     let start_ns = int_prop(cfg, req, Prop::StartTime)
         .unwrap_or_else(|| req.now_ns.saturating_sub(duration_ns.unwrap_or(0)));
-    o.str("start_time", &format_time_ms(start_ns));
+    o.key("start_time");
+    time.write(start_ns, o.out);
     for (field, header) in [("method", ":method"), ("path", ":path")] {
         if let Some(v) = h(header) {
             o.bytes(field, v);
@@ -241,7 +284,7 @@ mod tests {
             now_ns: 1_700_000_000_123_000_000,
         };
         let mut out = Vec::new();
-        build(&cfg, &req, &mut out);
+        build(&cfg, &req, &mut TimeCache::default(), &mut out);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
@@ -266,7 +309,7 @@ mod tests {
             now_ns: 0,
         };
         let mut out = Vec::new();
-        build(&cfg, &req, &mut out);
+        build(&cfg, &req, &mut TimeCache::default(), &mut out);
         assert_eq!(out, b"{\"start_time\":\"1970-01-01T00:00:00.000Z\"}");
         // Fewer values than properties (a host error) is no panic either.
         let req = Request {
@@ -274,7 +317,7 @@ mod tests {
             props: &[],
             now_ns: 0,
         };
-        build(&cfg, &req, &mut out);
+        build(&cfg, &req, &mut TimeCache::default(), &mut out);
         assert_eq!(out, b"{\"start_time\":\"1970-01-01T00:00:00.000Z\"}");
     }
 
@@ -291,7 +334,7 @@ mod tests {
             now_ns: 0,
         };
         let mut out = Vec::new();
-        build(&cfg, &req, &mut out);
+        build(&cfg, &req, &mut TimeCache::default(), &mut out);
         assert_eq!(out, b"{\"start_time\":\"1970-01-02T00:00:00.000Z\"}");
     }
 
@@ -319,10 +362,31 @@ mod tests {
             now_ns: 0,
         };
         let mut out = Vec::new();
-        build(&cfg, &req, &mut out);
+        build(&cfg, &req, &mut TimeCache::default(), &mut out);
         assert!(String::from_utf8(out)
             .unwrap()
             .contains("\"user\":\"bob@example.com\""));
+    }
+
+    #[test]
+    fn integers_and_times() {
+        for v in [0i64, 7, -7, 10, 1234567890, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            push_int(v, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+        let mut cache = TimeCache::default();
+        let mut out = Vec::new();
+        for (ns, want) in [
+            (1_700_000_000_005_000_000i64, "\"2023-11-14T22:13:20.005Z\""),
+            (1_700_000_000_999_000_000, "\"2023-11-14T22:13:20.999Z\""),
+            (1_700_000_001_050_000_000, "\"2023-11-14T22:13:21.050Z\""),
+            (-1, "\"1969-12-31T23:59:59.999Z\""),
+        ] {
+            out.clear();
+            cache.write(ns, &mut out);
+            assert_eq!(String::from_utf8(out.clone()).unwrap(), want);
+        }
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl Aggregator {
         };
         let rng = NoiseRng::from_entropy().map_err(|e| format!("no entropy for noise: {e}"))?;
         let http = match &loaded.settings.sink {
-            SinkKind::Log => None,
+            SinkKind::Log { .. } => None,
             SinkKind::Http(c) => Some(Box::new(HttpSink::new(c.clone()).map_err(str::to_string)?)),
         };
         if abi::set_tick_period_ms(TICK_MS).is_err() {

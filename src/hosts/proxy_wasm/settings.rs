@@ -3,6 +3,8 @@
 //! ```json
 //! "sink": {
 //!   "type": "log",                       // "log" (default): Envoy's log, one JSON document per line
+//!   "log_batch_records": 1,              // "log" only: records per proxy_log call (each on its own
+//!                                        // line; Envoy prefixes only the first line of a call)
 //!                                        // "http": batched NDJSON POSTs to an Envoy cluster
 //!   "http": {                            // required for "http", refused otherwise
 //!     "cluster": "collector",            // Envoy cluster name
@@ -150,7 +152,11 @@ pub struct HttpSinkConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkKind {
-    Log,
+    /// Envoy's log; `batch_records` records per `proxy_log` call (one per
+    /// line; only the first line of a call carries Envoy's prefix).
+    Log {
+        batch_records: usize,
+    },
     Http(HttpSinkConfig),
 }
 
@@ -182,7 +188,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            sink: SinkKind::Log,
+            sink: SinkKind::Log { batch_records: 1 },
             record: RecordConfig::default(),
             aggregator: AggregatorLink::default(),
         }
@@ -278,10 +284,23 @@ impl Settings {
         let Some(section) = section else {
             return Ok(Settings::default());
         };
-        let top = object(section, "sink", &["type", "http", "record", "aggregator"])?;
+        let top = object(
+            section,
+            "sink",
+            &["type", "http", "log_batch_records", "record", "aggregator"],
+        )?;
+        let log_batch = to_usize(number(top, "log_batch_records", "sink", (1, 1000), 1)?);
+        if kind_is_not_log(top) && top.contains_key("log_batch_records") {
+            return Err(ConfigError::new(
+                "sink.log_batch_records",
+                "only allowed with \"type\": \"log\"",
+            ));
+        }
         let kind = string(top, "type", "sink")?.unwrap_or_else(|| "log".to_string());
         let sink = match (kind.as_str(), top.get("http")) {
-            ("log", None) => SinkKind::Log,
+            ("log", None) => SinkKind::Log {
+                batch_records: log_batch,
+            },
             ("log", Some(_)) => {
                 return Err(ConfigError::new(
                     "sink.http",
@@ -325,6 +344,10 @@ impl Settings {
             aggregator,
         })
     }
+}
+
+fn kind_is_not_log(top: &Map<String, Value>) -> bool {
+    top.get("type").is_some_and(|t| t != "log")
 }
 
 fn parse_http(v: &Value) -> Result<HttpSinkConfig, ConfigError> {
@@ -436,7 +459,13 @@ mod tests {
         assert_eq!(Settings::from_sink(None).unwrap(), Settings::default());
         assert_eq!(
             Settings::from_sink(Some(&json!({}))).unwrap().sink,
-            SinkKind::Log
+            SinkKind::Log { batch_records: 1 }
+        );
+        assert_eq!(
+            Settings::from_sink(Some(&json!({"log_batch_records": 32})))
+                .unwrap()
+                .sink,
+            SinkKind::Log { batch_records: 32 }
         );
     }
 
@@ -470,6 +499,11 @@ mod tests {
     fn errors_name_their_location() {
         let cases = [
             (json!({"type": "kafka"}), "sink.type"),
+            (json!({"log_batch_records": 0}), "sink.log_batch_records"),
+            (
+                json!({"type": "http", "http": {"cluster": "c"}, "log_batch_records": 2}),
+                "sink.log_batch_records",
+            ),
             (json!({"typo": 1}), "sink.typo"),
             (json!({"type": "http"}), "sink.http"),
             (json!({"http": {"cluster": "c"}}), "sink.http"),

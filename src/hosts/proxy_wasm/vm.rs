@@ -89,8 +89,41 @@ impl Gauge {
 }
 
 enum Sink {
-    Log,
+    Log(LogBatch),
     Http(Box<HttpSink>),
+}
+
+/// Records waiting for one `proxy_log` call: Envoy writes each log call
+/// with its own syscall, which costs more than building the record.
+struct LogBatch {
+    text: Vec<u8>,
+    records: usize,
+    max: usize,
+}
+
+impl LogBatch {
+    /// Adds a record; returns false when Envoy refused a flush.
+    fn push(&mut self, record: &[u8]) -> bool {
+        if !self.text.is_empty() {
+            self.text.push(b'\n');
+        }
+        self.text.extend_from_slice(record);
+        self.records = self.records.saturating_add(1);
+        if self.records >= self.max {
+            return self.flush();
+        }
+        true
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.records == 0 {
+            return true;
+        }
+        let ok = abi::log(LogLevel::Info, &self.text).is_ok();
+        self.text.clear();
+        self.records = 0;
+        ok
+    }
 }
 
 pub(super) struct HttpSink {
@@ -232,8 +265,8 @@ impl LoggerVm {
         let mut sink_dropped = false;
         if let Some(record) = logged.record {
             match &mut self.sink {
-                Sink::Log => {
-                    if abi::log(LogLevel::Info, record).is_err() {
+                Sink::Log(batch) => {
+                    if !batch.push(record) {
                         sink_dropped = true;
                     }
                 }
@@ -351,7 +384,11 @@ fn configure(size: usize) -> Result<Root, String> {
     }
     let logger = AccessLogger::new(&loaded).map_err(|e| e.to_string())?;
     let sink = match &loaded.settings.sink {
-        SinkKind::Log => Sink::Log,
+        SinkKind::Log { batch_records } => Sink::Log(LogBatch {
+            text: Vec::new(),
+            records: 0,
+            max: *batch_records,
+        }),
         SinkKind::Http(cfg) => Sink::Http(Box::new(
             HttpSink::new(cfg.clone()).map_err(str::to_string)?,
         )),
@@ -460,7 +497,9 @@ pub extern "C" fn proxy_on_configure(ctx: u32, size: usize) -> u32 {
 
 #[no_mangle]
 pub extern "C" fn proxy_on_log(ctx: u32) {
-    let root_ctx = STREAMS.with(|s| s.try_borrow().ok().and_then(|m| m.get(&ctx).copied())).unwrap_or(ctx);
+    let root_ctx = STREAMS
+        .with(|s| s.try_borrow().ok().and_then(|m| m.get(&ctx).copied()))
+        .unwrap_or(ctx);
     with_root(root_ctx, |root| {
         if let Root::Logger(l) = root {
             l.on_log();

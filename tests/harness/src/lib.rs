@@ -12,8 +12,9 @@
 //! - [`artifact`]: locating the real dp-audit artifact and driving it line by line.
 //! - [`cli`]: the `dp-audit-harness` command line.
 //!
-//! A proxy-wasm host (worker VMs plus a singleton sharing data and queues) is meant to
-//! live beside `fluent_bit` as `proxy_wasm/`, reusing `engine` and `wasi`.
+//! - [`proxy_wasm`]: the Envoy artifact's hosts: a wasmtime proxy-wasm host (worker VMs
+//!   plus a singleton sharing data, queues and metrics, on a virtual clock) and the real
+//!   Envoy from `.venv` (launcher, config builder, collector).
 
 pub mod app_heap;
 pub mod artifact;

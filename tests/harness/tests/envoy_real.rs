@@ -70,10 +70,31 @@ fn scrubs_planted_pii_and_keeps_serving_hostile_requests() {
     );
     let bearer = format!("Bearer {JWT}");
     let requests: Vec<(&str, Vec<(&str, &str)>)> = vec![
-        ("GET", vec![("x-user-id", "carol-7731"), ("x-forwarded-for", "203.0.113.77")]),
-        ("POST", vec![("authorization", &bearer), ("cookie", "session=s3cr3tcookie")]),
-        ("PUT", vec![("referer", "https://shop.example/?email=erin@example.net")]),
-        ("DELETE", vec![("x-api-key", "AKIAIOSFODNN7EXAMPLE"), ("host", "198.51.100.23:8080")]),
+        (
+            "GET",
+            vec![
+                ("x-user-id", "carol-7731"),
+                ("x-forwarded-for", "203.0.113.77"),
+            ],
+        ),
+        (
+            "POST",
+            vec![
+                ("authorization", &bearer),
+                ("cookie", "session=s3cr3tcookie"),
+            ],
+        ),
+        (
+            "PUT",
+            vec![("referer", "https://shop.example/?email=erin@example.net")],
+        ),
+        (
+            "DELETE",
+            vec![
+                ("x-api-key", "AKIAIOSFODNN7EXAMPLE"),
+                ("host", "198.51.100.23:8080"),
+            ],
+        ),
     ];
     for (method, headers) in &requests {
         assert_eq!(http_request(port, method, &path, headers).unwrap(), 200);
@@ -85,7 +106,7 @@ fn scrubs_planted_pii_and_keeps_serving_hostile_requests() {
     let too_big = "y".repeat(70 * 1024);
     let many: String = (0..90).map(|i| format!("x-h{i}: v{i}\r\n")).collect();
     let hostile: Vec<Vec<u8>> = vec![
-        b"GET /ok HTTP/1.1\r\nhost: a\r\nx-note: \xff\xfe\xc3(carol-7731\r\nconnection: close\r\n\r\n".to_vec(),
+        b"GET /ok HTTP/1.1\r\nhost: a\r\nx-note: \xff\xfe\xc3(alice.smith@example.com\r\nconnection: close\r\n\r\n".to_vec(),
         b"GET /p\xff\xfe?e=alice.smith@example.com HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n".to_vec(),
         b"GET / HTTP/1.1\r\nhost: a\r\nthis line has no colon\r\nconnection: close\r\n\r\n".to_vec(),
         format!("GET / HTTP/1.1\r\nhost: a\r\nx-note: {big}\r\nconnection: close\r\n\r\n").into_bytes(),
@@ -102,13 +123,16 @@ fn scrubs_planted_pii_and_keeps_serving_hostile_requests() {
 
     let expected_min = requests.len() + 2; // the well-formed ones at least
     assert!(
-        envoy.wait_for(Duration::from_secs(10), |e| e.plugin_lines(LOGGER_ROOT_ID).len() >= expected_min),
+        envoy.wait_for(Duration::from_secs(10), |e| e
+            .plugin_records(LOGGER_ROOT_ID)
+            .len()
+            >= expected_min),
         "records missing; log:\n{}",
         envoy.log()
     );
     // Let the hostile requests' records (if Envoy logs them) arrive too.
     std::thread::sleep(Duration::from_millis(1500));
-    let lines = envoy.plugin_lines(LOGGER_ROOT_ID);
+    let lines = envoy.plugin_records(LOGGER_ROOT_ID);
     let log = envoy.log();
     assert_nothing_planted(&log);
     let records: Vec<Value> = lines
@@ -129,18 +153,37 @@ fn scrubs_planted_pii_and_keeps_serving_hostile_requests() {
     assert_eq!(get["response_code"], 200);
     assert_eq!(get["x_forwarded_for"], "203.0.113.0");
     assert!(get["user"].as_str().unwrap().starts_with("pk1:"), "{get}");
-    assert!(get["path"].as_str().unwrap().contains("[REDACTED:secret_param]"), "{get}");
+    assert!(
+        get["path"]
+            .as_str()
+            .unwrap()
+            .contains("[REDACTED:secret_param]"),
+        "{get}"
+    );
     assert_eq!(get["protocol"], "HTTP/1.1");
     let post = by_method["POST"];
-    assert!(post["user"].as_str().unwrap().starts_with("pk1:"), "user from the JWT claim: {post}");
-    assert_eq!(post["request_headers"]["authorization"], "[REDACTED:credential]");
+    assert!(
+        post["user"].as_str().unwrap().starts_with("pk1:"),
+        "user from the JWT claim: {post}"
+    );
+    assert_eq!(
+        post["request_headers"]["authorization"],
+        "[REDACTED:credential]"
+    );
     assert_eq!(post["request_headers"]["cookie"], "[REDACTED:cookie]");
-    assert_eq!(by_method["DELETE"]["request_headers"]["x-api-key"], "[REDACTED:credential]");
+    assert_eq!(
+        by_method["DELETE"]["request_headers"]["x-api-key"],
+        "[REDACTED:credential]"
+    );
     // Counters reach Envoy's stats on the next tick.
-    assert!(envoy.wait_for(Duration::from_secs(5), |e| e.stat("wasmcustom.dp_audit_records_scrubbed")
+    assert!(envoy.wait_for(Duration::from_secs(5), |e| e
+        .stat("wasmcustom.dp_audit_records_scrubbed")
         == Some(records.len() as u64)));
     assert_eq!(envoy.stat("wasmcustom.dp_audit_records_failed"), Some(0));
-    assert!(!log.contains("Function: proxy_on_log failed"), "a VM trapped:\n{log}");
+    assert!(
+        !log.contains("Function: proxy_on_log failed"),
+        "a VM trapped:\n{log}"
+    );
     assert!(!log.contains("panicked"), "a VM panicked:\n{log}");
 }
 
@@ -187,26 +230,37 @@ fn dp_releases_across_workers_spend_the_shared_ledger_exactly() {
     assert!(sent > 20, "only {sent} requests went through");
     // 1.0 / 0.3: three windows are paid for, the fourth is refused.
     assert!(
-        envoy.wait_for(Duration::from_secs(20), |e| e.stat("wasmcustom.dp_audit_releases_suppressed_budget")
+        envoy.wait_for(Duration::from_secs(20), |e| e
+            .stat("wasmcustom.dp_audit_releases_suppressed_budget")
             .is_some_and(|n| n > 0)),
         "no budget exhaustion; log:\n{}",
         envoy.log()
     );
-    let lines = envoy.plugin_lines(AGGREGATOR_ROOT_ID);
-    let records: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let releases: Vec<&Value> = records.iter().filter(|r| r.get("dp_release").is_some()).collect();
+    let lines = envoy.plugin_records(AGGREGATOR_ROOT_ID);
+    let records: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let releases: Vec<&Value> = records
+        .iter()
+        .filter(|r| r.get("dp_release").is_some())
+        .collect();
     let mut windows: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for r in &releases {
         assert_eq!(r["dp_release"], "by_method_status");
         assert_eq!(r["mechanism"], "laplace");
         assert_eq!(r["epsilon"], "0.3");
         assert_eq!(r["privacy_unit"], "user");
-        let start = dp_audit::dp::timefmt::parse_rfc3339(r["window_start"].as_str().unwrap()).unwrap();
+        let start =
+            dp_audit::dp::timefmt::parse_rfc3339(r["window_start"].as_str().unwrap()).unwrap();
         let end = dp_audit::dp::timefmt::parse_rfc3339(r["window_end"].as_str().unwrap()).unwrap();
         assert_eq!(end - start, 1, "{r}");
         assert!(["GET", "POST"].contains(&r["group"]["method"].as_str().unwrap()));
         assert!(r["value"].as_i64().unwrap() >= 0);
-        windows.entry(r["window_start"].as_str().unwrap().to_string()).or_default().push(r);
+        windows
+            .entry(r["window_start"].as_str().unwrap().to_string())
+            .or_default()
+            .push(r);
     }
     // Every paid window is released in full (2 methods x 4 classes), and no
     // more windows than the budget pays for.
@@ -216,19 +270,37 @@ fn dp_releases_across_workers_spend_the_shared_ledger_exactly() {
     }
     let remaining: Vec<f64> = releases
         .iter()
-        .map(|r| r["budget_remaining"]["epsilon"].as_str().unwrap().parse().unwrap())
+        .map(|r| {
+            r["budget_remaining"]["epsilon"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
     assert!(remaining.iter().all(|e| *e >= 0.0));
-    assert!((remaining.last().unwrap() - 0.1).abs() < 1e-9, "{remaining:?}");
-    let exhausted: Vec<&Value> = records.iter().filter(|r| r.get("dp_budget_exhausted").is_some()).collect();
+    assert!(
+        (remaining.last().unwrap() - 0.1).abs() < 1e-9,
+        "{remaining:?}"
+    );
+    let exhausted: Vec<&Value> = records
+        .iter()
+        .filter(|r| r.get("dp_budget_exhausted").is_some())
+        .collect();
     assert!(!exhausted.is_empty());
     assert_eq!(exhausted[0]["dp_budget_exhausted"], "by_method_status");
     // The ledger in shared data holds exactly three spends: 0.1 left.
-    assert_eq!(envoy.stat("wasmcustom.dp_audit_budget_remaining_nano_epsilon"), Some(100_000_000));
+    assert_eq!(
+        envoy.stat("wasmcustom.dp_audit_budget_remaining_nano_epsilon"),
+        Some(100_000_000)
+    );
     assert!(envoy.log().contains("privacy budget exhausted"));
     // Stats: the released gauges, and events from both workers all arrived.
     let (_, prom) = http_get(envoy.admin, "/stats/prometheus").unwrap();
-    assert!(prom.contains("dp_audit_release_by_method_status_method_GET_status_class_2xx"), "{prom}");
+    assert!(
+        prom.contains("dp_audit_release_by_method_status_method_GET_status_class_2xx"),
+        "{prom}"
+    );
     // Every request was scrubbed once, and each one's event reached the singleton.
     assert!(
         envoy.wait_for(Duration::from_secs(5), |e| {
@@ -300,12 +372,18 @@ fn http_sink_batches_to_a_collector_and_retries_failures() {
       "sink": {"type": "http", "http": {"cluster": "collector", "path": "/ingest",
                "max_batch_records": 5, "flush_interval_ms": 200, "max_backoff_ms": 500}}}"#;
     let mut opts = EnvoyOptions::new(policy);
-    opts.clusters = vec![Cluster { name: "collector".into(), port: collector.port }];
+    opts.clusters = vec![Cluster {
+        name: "collector".into(),
+        port: collector.port,
+    }];
     let envoy = running(&opts);
     let path = format!("/u/alice.smith@example.com?token={GITHUB_TOKEN}");
     for i in 0..12 {
         let ip = format!("203.0.113.{}", 70 + i % 8);
-        assert_eq!(http_request(envoy.listener, "GET", &path, &[("x-forwarded-for", &ip)]).unwrap(), 200);
+        assert_eq!(
+            http_request(envoy.listener, "GET", &path, &[("x-forwarded-for", &ip)]).unwrap(),
+            200
+        );
     }
     let arrived = |c: &Collector| c.bodies().iter().map(|b| b.lines().count()).sum::<usize>();
     assert!(
@@ -315,8 +393,15 @@ fn http_sink_batches_to_a_collector_and_retries_failures() {
         collector.answered(),
         envoy.log()
     );
-    assert!(collector.answered() >= 4, "the failed batch was retried, in batches of at most 5");
-    let all: Vec<String> = collector.bodies().iter().flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>()).collect();
+    assert!(
+        collector.answered() >= 4,
+        "the failed batch was retried, in batches of at most 5"
+    );
+    let all: Vec<String> = collector
+        .bodies()
+        .iter()
+        .flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
     assert_eq!(all.len(), 12, "each record exactly once");
     for line in &all {
         let v: Value = serde_json::from_str(line).unwrap();
@@ -326,7 +411,10 @@ fn http_sink_batches_to_a_collector_and_retries_failures() {
     for b in collector.bodies() {
         assert!(b.lines().count() <= 5);
     }
-    assert!(envoy.plugin_lines(LOGGER_ROOT_ID).is_empty(), "the http sink does not also log records");
+    assert!(
+        envoy.plugin_records(LOGGER_ROOT_ID).is_empty(),
+        "the http sink does not also log records"
+    );
     assert_nothing_planted(&envoy.log());
 }
 
@@ -336,9 +424,24 @@ fn runs_as_an_http_filter_as_istio_wasmplugin_does() {
     opts.access_log = dp_audit_harness::proxy_wasm::real_envoy::AccessLog::DpAuditHttpFilter;
     let envoy = running(&opts);
     let path = format!("/a/alice.smith@example.com?token={GITHUB_TOKEN}");
-    assert_eq!(http_request(envoy.listener, "POST", &path, &[("x-user-id", "carol-7731")]).unwrap(), 200);
-    assert!(envoy.wait_for(Duration::from_secs(10), |e| !e.plugin_lines(LOGGER_ROOT_ID).is_empty()), "{}", envoy.log());
-    let lines = envoy.plugin_lines(LOGGER_ROOT_ID);
+    assert_eq!(
+        http_request(
+            envoy.listener,
+            "POST",
+            &path,
+            &[("x-user-id", "carol-7731")]
+        )
+        .unwrap(),
+        200
+    );
+    assert!(
+        envoy.wait_for(Duration::from_secs(10), |e| !e
+            .plugin_records(LOGGER_ROOT_ID)
+            .is_empty()),
+        "{}",
+        envoy.log()
+    );
+    let lines = envoy.plugin_records(LOGGER_ROOT_ID);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let r: Value = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(r["method"], "POST");

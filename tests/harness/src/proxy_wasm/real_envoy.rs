@@ -53,7 +53,9 @@ pub fn envoy_artifact() -> Result<PathBuf, String> {
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| format!("local_addr: {e}"))
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("local_addr: {e}"))
 }
 
 /// What sits on the listener's access-log path.
@@ -61,7 +63,10 @@ pub fn free_port() -> Result<u16, String> {
 pub enum AccessLog {
     None,
     /// Envoy's built-in JSON file logger writing these format fields to `path`.
-    JsonFile { path: PathBuf, fields: Vec<(String, String)> },
+    JsonFile {
+        path: PathBuf,
+        fields: Vec<(String, String)>,
+    },
     /// The dp-audit module (root id `dp_audit`) as an access logger.
     DpAudit,
     /// The dp-audit module as an HTTP filter (how an Istio `WasmPlugin` runs it).
@@ -132,8 +137,10 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm: &Path, listener: u16, admin: u16) ->
     let access_log = match &opts.access_log {
         AccessLog::None => json!([]),
         AccessLog::JsonFile { path, fields } => {
-            let format: serde_json::Map<String, Value> =
-                fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            let format: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
             json!([{
                 "name": "envoy.access_loggers.file",
                 "typed_config": {
@@ -155,9 +162,12 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm: &Path, listener: u16, admin: u16) ->
     let mut http_filters = vec![json!({"name": "envoy.filters.http.router", "typed_config":
         {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}})];
     if opts.access_log == AccessLog::DpAuditHttpFilter {
-        http_filters.insert(0, json!({"name": "envoy.filters.http.wasm", "typed_config": {
+        http_filters.insert(
+            0,
+            json!({"name": "envoy.filters.http.wasm", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": wasm_plugin(LOGGER_ROOT_ID, LOGGER_ROOT_ID, wasm, &opts.policy)}}));
+            "config": wasm_plugin(LOGGER_ROOT_ID, LOGGER_ROOT_ID, wasm, &opts.policy)}}),
+        );
     }
     let clusters: Vec<Value> = opts
         .clusters
@@ -195,7 +205,7 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm: &Path, listener: u16, admin: u16) ->
         }
     });
     if opts.singleton {
-        b["bootstrap_extensions"] = json!([{
+        let ext = json!([{
             "name": "envoy.bootstrap.wasm",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.wasm.v3.WasmService",
@@ -203,6 +213,9 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm: &Path, listener: u16, admin: u16) ->
                 "config": wasm_plugin(AGGREGATOR_ROOT_ID, AGGREGATOR_ROOT_ID, wasm, &opts.policy)
             }
         }]);
+        if let Some(obj) = b.as_object_mut() {
+            obj.insert("bootstrap_extensions".into(), ext);
+        }
     }
     b
 }
@@ -220,7 +233,10 @@ pub struct Envoy {
 pub enum Started {
     Running(Envoy),
     /// Envoy exited during start-up: its exit code and log.
-    Exited { code: Option<i32>, log: String },
+    Exited {
+        code: Option<i32>,
+        log: String,
+    },
 }
 
 fn spawn(opts: &EnvoyOptions) -> Result<(Child, u16, u16, PathBuf, tempfile::TempDir), String> {
@@ -242,7 +258,13 @@ fn spawn(opts: &EnvoyOptions) -> Result<(Child, u16, u16, PathBuf, tempfile::Tem
     cmd.arg("-c")
         .arg(&cfg_path)
         .args(["--concurrency", &opts.concurrency.to_string()])
-        .args(["--disable-hot-restart", "-l", opts.log_level, "--component-log-level", "wasm:info"])
+        .args([
+            "--disable-hot-restart",
+            "-l",
+            opts.log_level,
+            "--component-log-level",
+            "wasm:info",
+        ])
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)
@@ -259,11 +281,22 @@ impl Envoy {
     /// and the listener accepts connections.
     pub fn start(opts: &EnvoyOptions) -> Result<Started, String> {
         let (child, listener, admin, log_path, dir) = spawn(opts)?;
-        let mut e = Envoy { child, listener, admin, log_path, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut e = Envoy {
+            child,
+            listener,
+            admin,
+            log_path,
+            _dir: dir,
+        };
+        let deadline = Instant::now()
+            .checked_add(Duration::from_secs(60))
+            .unwrap_or_else(Instant::now);
         loop {
             if let Ok(Some(status)) = e.child.try_wait() {
-                return Ok(Started::Exited { code: status.code(), log: e.log() });
+                return Ok(Started::Exited {
+                    code: status.code(),
+                    log: e.log(),
+                });
             }
             if let Ok((200, body)) = http_get(admin, "/ready") {
                 if body.trim() == "LIVE" && TcpStream::connect(("127.0.0.1", listener)).is_ok() {
@@ -281,7 +314,9 @@ impl Envoy {
     pub fn running(opts: &EnvoyOptions) -> Result<Envoy, String> {
         match Envoy::start(opts)? {
             Started::Running(e) => Ok(e),
-            Started::Exited { code, log } => Err(format!("Envoy exited with {code:?} during start-up; log:\n{log}")),
+            Started::Exited { code, log } => Err(format!(
+                "Envoy exited with {code:?} during start-up; log:\n{log}"
+            )),
         }
     }
 
@@ -296,27 +331,47 @@ impl Envoy {
 
     /// Everything Envoy logged so far.
     pub fn log(&self) -> String {
-        std::fs::read(&self.log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+        std::fs::read(&self.log_path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 
-    /// The lines the plugin with `root_id` logged, without Envoy's prefix.
-    pub fn plugin_lines(&self, root_id: &str) -> Vec<String> {
-        let marker = format!("wasm log {root_id} {VM_ID}: ");
+    /// The lines the plugin named `name` logged, without Envoy's prefix
+    /// (`wasm log <name> [<root_id>] <vm_id>: `; the plugins here are named
+    /// after their root id).
+    pub fn plugin_lines(&self, name: &str) -> Vec<String> {
         self.log()
             .lines()
-            .filter_map(|l| l.split_once(&marker).map(|(_, rest)| rest.to_string()))
+            .filter_map(|l| {
+                let (_, rest) = l.split_once("wasm log ")?;
+                let (prefix, text) = rest.split_once(": ")?;
+                (prefix.split(' ').next() == Some(name)).then(|| text.to_string())
+            })
+            .collect()
+    }
+
+    /// The JSON documents among [`Envoy::plugin_lines`] (records, releases).
+    pub fn plugin_records(&self, name: &str) -> Vec<String> {
+        self.plugin_lines(name)
+            .into_iter()
+            .filter(|l| l.starts_with('{'))
             .collect()
     }
 
     /// A counter or gauge from `/stats` (`wasmcustom.<name>` for plugin metrics).
     pub fn stat(&self, name: &str) -> Option<u64> {
         let (_, body) = http_get(self.admin, &format!("/stats?filter=^{name}$")).ok()?;
-        body.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")).and_then(|v| v.trim().parse().ok()))
+        body.lines().find_map(|l| {
+            l.strip_prefix(&format!("{name}: "))
+                .and_then(|v| v.trim().parse().ok())
+        })
     }
 
     /// Waits until `cond` holds (polling every 100 ms) or `timeout` passes.
     pub fn wait_for(&self, timeout: Duration, mut cond: impl FnMut(&Envoy) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(Instant::now);
         loop {
             if cond(self) {
                 return true;
@@ -344,24 +399,92 @@ pub fn http_raw(port: u16, request: &[u8]) -> Result<(u16, String), String> {
     s.set_read_timeout(t).map_err(|e| e.to_string())?;
     s.set_write_timeout(t).map_err(|e| e.to_string())?;
     s.write_all(request).map_err(|e| format!("write: {e}"))?;
+    // Read until the answer is complete (content-length or the last chunk),
+    // not until EOF: after `connection: close` Envoy waits up to its
+    // delayed_close_timeout (1 s) for the client to close first.
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
-    let text = String::from_utf8_lossy(&buf);
-    let status = text
+    let mut chunk = [0u8; 16384];
+    loop {
+        if answer_complete(&buf) {
+            break;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if buf.is_empty() => return Err(format!("read: {e}")),
+            Err(_) => break,
+        }
+    }
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no end of headers in the answer")?;
+    let head =
+        String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default()).to_ascii_lowercase();
+    let status = head
         .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| "no HTTP status in the answer".to_string())?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Ok((status, body))
+    let raw_body = buf.get(head_end.saturating_add(4)..).unwrap_or_default();
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(raw_body)
+    } else {
+        raw_body.to_vec()
+    };
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn answer_complete(buf: &[u8]) -> bool {
+    let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head =
+        String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default()).to_ascii_lowercase();
+    let body = buf.get(head_end.saturating_add(4)..).unwrap_or_default();
+    if let Some(len) = head.lines().find_map(|l| {
+        l.strip_prefix("content-length:")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    }) {
+        return body.len() >= len;
+    }
+    head.contains("transfer-encoding: chunked") && body.ends_with(b"0\r\n\r\n")
+}
+
+/// Decodes a chunked body (Envoy's admin answers that way).
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(raw.get(..eol).unwrap_or_default()).into_owned();
+        let Ok(size) = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+        else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        let start = eol.saturating_add(2);
+        let end = start.saturating_add(size);
+        out.extend_from_slice(raw.get(start..end).unwrap_or_default());
+        raw = raw.get(end.saturating_add(2)..).unwrap_or_default();
+    }
+    out
 }
 
 pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
-    http_raw(port, format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes())
+    http_raw(
+        port,
+        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
 }
 
 /// A request with extra header lines (`name: value`), returning the status.
-pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<u16, String> {
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<u16, String> {
     let mut req = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -384,7 +507,11 @@ pub fn validate(config: &Path, key: Option<&str>) -> Result<(bool, String), Stri
         cmd.env("DP_AUDIT_KEY", k);
     }
     let out = cmd.output().map_err(|e| format!("run envoy: {e}"))?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok((out.status.success(), text))
 }
 
@@ -417,27 +544,37 @@ impl Collector {
                         // One request: headers, then content-length bytes.
                         let head_end = loop {
                             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break i + 4;
+                                break i.saturating_add(4);
                             }
                             match conn.read(&mut chunk) {
                                 Ok(0) | Err(_) => return,
                                 Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
                             }
                         };
-                        let head = String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default()).to_lowercase();
+                        let head = String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default())
+                            .to_lowercase();
                         let len: usize = head
                             .lines()
-                            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                            .find_map(|l| {
+                                l.strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
                             .unwrap_or(0);
-                        while buf.len() < head_end + len {
+                        let total = head_end.saturating_add(len);
+                        while buf.len() < total {
                             match conn.read(&mut chunk) {
                                 Ok(0) | Err(_) => return,
                                 Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
                             }
                         }
-                        let body: Vec<u8> = buf.drain(..head_end + len).skip(head_end).collect();
+                        let body: Vec<u8> =
+                            buf.drain(..total.min(buf.len())).skip(head_end).collect();
                         let n = a.fetch_add(1, Ordering::SeqCst);
-                        let status = if n < fail_first { "503 Service Unavailable" } else { "200 OK" };
+                        let status = if n < fail_first {
+                            "503 Service Unavailable"
+                        } else {
+                            "200 OK"
+                        };
                         if n >= fail_first {
                             if let Ok(mut v) = b.lock() {
                                 v.push(String::from_utf8_lossy(&body).into_owned());
@@ -451,7 +588,11 @@ impl Collector {
                 });
             }
         });
-        Ok(Collector { port, bodies, answered })
+        Ok(Collector {
+            port,
+            bodies,
+            answered,
+        })
     }
 
     /// Bodies of the requests answered 200.

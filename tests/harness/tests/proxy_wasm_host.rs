@@ -1,0 +1,286 @@
+//! The Envoy artifact (`dist/dp_audit_envoy.wasm`, `make dist`) in the harness's
+//! proxy-wasm host: several worker VMs and the singleton in one emulated Envoy
+//! process, on a virtual clock (windows close in microseconds, not minutes).
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use dp_audit_harness::proxy_wasm::host::{PluginConfig, ProxyWasmEnv, RequestInfo, VmId};
+use dp_audit_harness::proxy_wasm::real_envoy::{envoy_artifact, TEST_KEY_HEX};
+use serde_json::Value;
+use std::time::Duration;
+
+/// 2026-01-01T00:00:00Z plus 5 s.
+const START_NS: i64 = 1_767_225_605_000_000_000;
+
+fn env(fuel: bool) -> ProxyWasmEnv {
+    let path = envoy_artifact().unwrap_or_else(|e| panic!("{e}"));
+    ProxyWasmEnv::new(&std::fs::read(path).unwrap(), START_NS, fuel).unwrap()
+}
+
+fn plugin(root_id: &str, policy: &str) -> PluginConfig {
+    PluginConfig {
+        name: root_id.into(),
+        root_id: root_id.into(),
+        vm_id: "dp_audit".into(),
+        configuration: policy.into(),
+        env: vec![("DP_AUDIT_KEY".into(), TEST_KEY_HEX.into())],
+    }
+}
+
+fn start(env: &mut ProxyWasmEnv, root_id: &str, policy: &str) -> VmId {
+    let (id, ok) = env.start_vm(plugin(root_id, policy)).unwrap();
+    assert!(ok, "configure failed: {:?}", env.logs());
+    id
+}
+
+fn request(method: &str, user: &str, status: i64) -> RequestInfo {
+    RequestInfo::default()
+        .header(":method", method)
+        .header(":path", "/items?email=alice.smith@example.com")
+        .header(":authority", "svc")
+        .header("x-user-id", user)
+        .int_property("response.code", status)
+        .int_property("request.duration", 1_000_000)
+        .str_property("source.address", "198.51.100.23:4242")
+}
+
+/// Records (JSON lines) a plugin logged.
+fn records(env: &ProxyWasmEnv, plugin: &str) -> Vec<Value> {
+    env.logs()
+        .iter()
+        .filter(|l| l.plugin == plugin && l.message.starts_with('{'))
+        .flat_map(|l| {
+            l.message
+                .lines()
+                .map(|x| serde_json::from_str(x).unwrap())
+                .collect::<Vec<Value>>()
+        })
+        .collect()
+}
+
+/// Event-level counts with a huge epsilon: the noise is zero with
+/// probability 1 - 2e^-300, so released values are exact counts.
+const EXACT_POLICY: &str = r#"{
+  "preset": "envoy-access",
+  "sink": {"aggregator": {"batch_events": 4}},
+  "aggregate": {
+    "window": "10s", "allowed_lateness": "2s",
+    "privacy_unit": {"type": "event"},
+    "budget": {"period": "1d", "epsilon": 1000, "delta": 0, "ledger_key": "h/ledger"},
+    "releases": [{"name": "by_method_status", "kind": "count", "mechanism": "laplace", "epsilon": 300,
+      "group_by": [{"field": "method"}, {"field": "response_code", "as": "status_class", "bucket": "status_class"}],
+      "domains": {"method": ["GET", "POST"], "status_class": ["2xx", "4xx"]}}]
+  }
+}"#;
+
+fn value(releases: &[Value], window_start: &str, method: &str, class: &str) -> i64 {
+    releases
+        .iter()
+        .find(|r| {
+            r["window_start"] == window_start
+                && r["group"]["method"] == method
+                && r["group"]["status_class"] == class
+        })
+        .unwrap_or_else(|| panic!("no release for {window_start} {method} {class}: {releases:?}"))
+        ["value"]
+        .as_i64()
+        .unwrap()
+}
+
+#[test]
+fn workers_feed_the_singleton_and_counts_are_exact_across_workers() {
+    let mut env = env(false);
+    let agg = start(&mut env, "dp_audit_aggregator", EXACT_POLICY);
+    let w1 = start(&mut env, "dp_audit", EXACT_POLICY);
+    let w2 = start(&mut env, "dp_audit", EXACT_POLICY);
+    // Window [00:00:00, 00:00:10): 7 GET 2xx on w1, 3 POST 4xx on w2, 5 GET 4xx split.
+    for i in 0..7 {
+        env.log_request(w1, request("GET", &format!("u{i}"), 200))
+            .unwrap();
+    }
+    for i in 0..3 {
+        env.log_request(w2, request("POST", &format!("v{i}"), 404))
+            .unwrap();
+    }
+    for i in 0..5 {
+        env.log_request(if i % 2 == 0 { w1 } else { w2 }, request("GET", "w", 403))
+            .unwrap();
+    }
+    // Events go out in batches of 4 and on each 1 s tick; the window closes
+    // at 00:00:12 (end + lateness) on the singleton's tick.
+    env.advance(Duration::from_secs(8)).unwrap();
+    let releases: Vec<Value> = records(&env, "dp_audit_aggregator")
+        .into_iter()
+        .filter(|r| r.get("dp_release").is_some())
+        .collect();
+    let w = "2026-01-01T00:00:00Z";
+    assert_eq!(value(&releases, w, "GET", "2xx"), 7);
+    assert_eq!(value(&releases, w, "GET", "4xx"), 5);
+    assert_eq!(value(&releases, w, "POST", "4xx"), 3);
+    assert_eq!(value(&releases, w, "POST", "2xx"), 0);
+    assert_eq!(env.metric("dp_audit_events_sent"), Some(15));
+    assert_eq!(env.metric("dp_audit_events_ingested"), Some(15));
+    assert_eq!(env.metric("dp_audit_records_scrubbed"), Some(15));
+    assert_eq!(
+        env.metric("dp_audit_release.by_method_status.method.GET.status_class.2xx"),
+        Some(7)
+    );
+    // Scrubbed records: nothing planted survives.
+    let logged = records(&env, "dp_audit");
+    assert_eq!(logged.len(), 15);
+    let text = serde_json::to_string(&logged).unwrap();
+    for planted in ["alice.smith@example.com", "198.51.100.23", "4242", "\"u3\""] {
+        assert!(!text.contains(planted), "{planted}");
+    }
+    assert!(!env.failed(agg) && !env.failed(w1) && !env.failed(w2));
+}
+
+#[test]
+fn ledger_and_open_windows_survive_a_plugin_reload() {
+    let policy = EXACT_POLICY.replace("\"epsilon\": 1000", "\"epsilon\": 1000.5");
+    let mut env = env(false);
+    let agg = start(&mut env, "dp_audit_aggregator", &policy);
+    let w1 = start(&mut env, "dp_audit", &policy);
+    for i in 0..4 {
+        env.log_request(w1, request("GET", &format!("u{i}"), 200))
+            .unwrap();
+    }
+    env.advance(Duration::from_secs(8)).unwrap(); // window 0 closes: 300 spent
+    for i in 0..6 {
+        env.log_request(w1, request("POST", &format!("u{i}"), 200))
+            .unwrap();
+    }
+    env.advance(Duration::from_secs(1)).unwrap(); // events reach the singleton
+                                                  // A configuration update: the old VM ends, a new one takes over the same vm_id.
+    env.stop_vm(agg).unwrap();
+    let agg2 = start(&mut env, "dp_audit_aggregator", &policy);
+    env.advance(Duration::from_secs(10)).unwrap(); // window 1 closes in the new VM
+    let recs = records(&env, "dp_audit_aggregator");
+    let releases: Vec<Value> = recs
+        .iter()
+        .filter(|r| r.get("dp_release").is_some())
+        .cloned()
+        .collect();
+    assert_eq!(value(&releases, "2026-01-01T00:00:00Z", "GET", "2xx"), 4);
+    // The events of the open window, ingested by the old VM, were restored.
+    assert_eq!(value(&releases, "2026-01-01T00:00:10Z", "POST", "2xx"), 6);
+    // The ledger carried over: 1000.5 - 2 x 300, not a fresh budget.
+    let last = releases.last().unwrap();
+    assert_eq!(last["budget_remaining"]["epsilon"], "400.5", "{last}");
+    env.advance(Duration::from_secs(20)).unwrap(); // windows 2 and 3: one paid, one refused
+    assert_eq!(
+        env.metric("dp_audit_budget_remaining_nano_epsilon"),
+        Some(100_500_000_000)
+    );
+    assert!(env.metric("dp_audit_releases_suppressed_budget").unwrap() >= 1);
+    let exhausted = records(&env, "dp_audit_aggregator")
+        .into_iter()
+        .filter(|r| r.get("dp_budget_exhausted").is_some())
+        .count();
+    assert!(exhausted >= 1);
+    assert!(env.shared_data("dp_audit", "h/ledger").is_some());
+    assert!(!env.failed(agg2));
+}
+
+#[test]
+fn hostile_header_bytes_and_missing_properties_never_trap() {
+    let mut env = env(false);
+    let w = start(
+        &mut env,
+        "dp_audit",
+        r#"{"preset": "envoy-access", "sink": {"record": {"request_headers": ["x-note"]}}}"#,
+    );
+    let req = RequestInfo::default()
+        .header(":method", b"G\xffT")
+        .header(
+            ":path",
+            b"/\xfe\xff?token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+        )
+        .header("x-note", vec![b'x'; 100_000])
+        .header("x-user-id", b"\xc3(");
+    env.log_request(w, req).unwrap();
+    env.log_request(w, RequestInfo::default()).unwrap();
+    assert!(!env.failed(w), "{:?}", env.logs());
+    let recs = records(&env, "dp_audit");
+    assert_eq!(recs.len(), 2);
+    assert!(!serde_json::to_string(&recs)
+        .unwrap()
+        .contains("ghp_0123456789"));
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_line() {
+    let mut env = env(false);
+    let mut p = plugin("dp_audit", r#"{"preset": "envoy-access"}"#);
+    p.env.clear();
+    let (_, ok) = env.start_vm(p).unwrap();
+    assert!(!ok);
+    let (_, ok) = env
+        .start_vm(plugin(
+            "dp_audit_aggregator",
+            r#"{"preset": "envoy-access"}"#,
+        ))
+        .unwrap();
+    assert!(!ok);
+    let lines: Vec<String> = env.logs().into_iter().map(|l| l.message).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("configuration rejected: DP_AUDIT_KEY: not set")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("configuration rejected") && l.contains("aggregate")),
+        "{lines:?}"
+    );
+}
+
+/// Wasm instructions per request (the part of the cost that is the module's
+/// own work; host calls are not counted). Printed for the bench notes.
+#[test]
+fn instructions_per_request() {
+    let policies = [
+        ("envoy-access", r#"{"preset": "envoy-access"}"#),
+        ("keep-all", r#"{"default_action": "keep"}"#),
+    ];
+    for (name, policy) in policies {
+        for path in [
+            "/api/v1/items?id=42&email=bob@example.org",
+            "/api/v1/items?id=42",
+        ] {
+            let mut env = env(true);
+            let w = start(&mut env, "dp_audit", policy);
+            let mut fuel = Vec::new();
+            for i in 0..21 {
+                let req = RequestInfo::default()
+                    .header(":authority", "127.0.0.1:18080")
+                    .header(":path", path)
+                    .header(":method", "GET")
+                    .header("x-user-id", "alice@example.com")
+                    .header("x-forwarded-for", "203.0.113.77")
+                    .header("user-agent", "bench/1.0")
+                    .header(
+                        "x-request-id",
+                        format!("6ff7ae47-8b9b-4d2b-a2a5-6b4a3b1e{i:04}"),
+                    )
+                    .int_property("response.code", 200)
+                    .int_property("request.duration", 1_000_000)
+                    .str_property("source.address", "127.0.0.1:5555");
+                env.log_request(w, req).unwrap();
+                fuel.push(env.last_call_fuel().unwrap());
+            }
+            fuel.sort_unstable();
+            let median = fuel[fuel.len() / 2];
+            eprintln!("on_log, policy {name}, path {path}: median {median} wasm instructions");
+            assert!(median > 1_000 && median < 5_000_000, "{median}");
+        }
+    }
+}
