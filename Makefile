@@ -8,6 +8,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip1
 DIST := dist
 HARNESS := target/debug/dp-audit-harness
+CORPUS := target/debug/dp-audit-corpus
 DEMO_DIR := target/demo
 FUZZ_SECONDS ?= 60
 
@@ -40,14 +41,14 @@ envoy: dist setup-envoy
 	  exec .venv/bin/envoy -c envoy/envoy.yaml --component-log-level wasm:info
 
 harness:
-	$(CARGO) build -p dp-audit-harness
+	$(CARGO) build -p dp-audit-harness -p dp-audit-corpus
 
 # The main job on bundled data: scrub a real Kubernetes audit log through the
 # Fluent Bit filter ABI in the harness, then print a DP release.
 demo: dist harness
 	@mkdir -p $(DEMO_DIR)
 	@test -s $(DEMO_DIR)/dp-audit.key || $(HARNESS) keygen > $(DEMO_DIR)/dp-audit.key
-	@bash tests/demo.sh $(HARNESS) $(DIST)/dp_audit_fluent_bit.wasm $(DEMO_DIR)
+	@bash tests/demo.sh $(HARNESS) $(DIST)/dp_audit_fluent_bit.wasm $(DEMO_DIR) $(CORPUS)
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -56,9 +57,10 @@ lint:
 	$(CARGO) clippy -p dp-audit --target $(WASM_TARGET) --no-default-features --features envoy -- -D warnings
 	$(CARGO) clippy --workspace --all-targets -- -D warnings -A clippy::unwrap_used -A clippy::expect_used -A clippy::panic -A clippy::indexing_slicing -A clippy::arithmetic_side_effects
 
-unit:
-	$(CARGO) test --workspace --all-features --exclude dp-audit
-	$(CARGO) test -p dp-audit --features fluent-bit,envoy
+# Unit and integration tests; the harness tests drive the real artifacts and
+# the Envoy tests the real Envoy, so they run after `dist` and `setup-envoy`.
+unit: dist setup-envoy
+	$(CARGO) test --workspace --features dp-audit/fluent-bit,dp-audit/envoy --no-fail-fast
 
 setup-fuzz:
 	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal

@@ -28,7 +28,12 @@ impl Key {
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Key {{ id: {:?}, bytes: <{} bytes hidden> }}", self.id, self.bytes.len())
+        write!(
+            f,
+            "Key {{ id: {:?}, bytes: <{} bytes hidden> }}",
+            self.id,
+            self.bytes.len()
+        )
     }
 }
 
@@ -53,12 +58,19 @@ impl KeyRing {
                 None => (format!("pk{ordinal}"), entry),
             };
             let at = format!("{source}: key {ordinal}");
-            if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                return Err(ConfigError::new(at, "key id must be 1-32 characters of A-Z, a-z, 0-9, '_' or '-'"));
+            if id.is_empty()
+                || id.len() > 32
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(ConfigError::new(
+                    at,
+                    "key id must be 1-32 characters of A-Z, a-z, 0-9, '_' or '-'",
+                ));
             }
-            let bytes = decode_key(material).ok_or_else(|| {
-                ConfigError::new(&at, "neither hex nor base64")
-            })?;
+            let bytes = decode_key(material)
+                .ok_or_else(|| ConfigError::new(&at, "neither hex nor base64"))?;
             if bytes.len() < MIN_KEY_BYTES {
                 return Err(ConfigError::new(
                     &at,
@@ -75,7 +87,10 @@ impl KeyRing {
             keys.push(Key { id, bytes });
         }
         if keys.is_empty() {
-            return Err(ConfigError::new(source, "no key found (expected hex or base64 of at least 32 bytes)"));
+            return Err(ConfigError::new(
+                source,
+                "no key found (expected hex or base64 of at least 32 bytes)",
+            ));
         }
         Ok(KeyRing { keys })
     }
@@ -83,10 +98,16 @@ impl KeyRing {
     /// The key to pseudonymize with.
     pub fn active(&self, wanted: Option<&str>) -> Result<&Key, ConfigError> {
         match wanted {
-            None => self.keys.first().ok_or_else(|| ConfigError::new("keys", "no key")),
+            None => self
+                .keys
+                .first()
+                .ok_or_else(|| ConfigError::new("keys", "no key")),
             Some(id) => self.keys.iter().find(|k| k.id == id).ok_or_else(|| {
                 let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
-                ConfigError::new("keys.active", format!("no key with id {id:?} (have: {})", ids.join(", ")))
+                ConfigError::new(
+                    "keys.active",
+                    format!("no key with id {id:?} (have: {})", ids.join(", ")),
+                )
             }),
         }
     }
@@ -149,9 +170,23 @@ mod tests {
         assert_eq!(k.id, "pk1");
         assert_eq!(k.bytes(), (0u8..32).collect::<Vec<_>>());
         let b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-        assert_eq!(KeyRing::parse(b64, "env").unwrap().active(None).unwrap().bytes(), k.bytes());
+        assert_eq!(
+            KeyRing::parse(b64, "env")
+                .unwrap()
+                .active(None)
+                .unwrap()
+                .bytes(),
+            k.bytes()
+        );
         let url = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
-        assert_eq!(KeyRing::parse(url, "env").unwrap().active(None).unwrap().bytes(), k.bytes());
+        assert_eq!(
+            KeyRing::parse(url, "env")
+                .unwrap()
+                .active(None)
+                .unwrap()
+                .bytes(),
+            k.bytes()
+        );
     }
 
     #[test]
@@ -165,7 +200,10 @@ mod tests {
         assert!(e.message.contains("pk2, pk1"), "{e}");
         // Semicolons separate entries in environment variables.
         let env = format!("a {HEX}; b {}", "ee".repeat(32));
-        assert_eq!(KeyRing::parse(&env, "DP_AUDIT_KEY").unwrap().ids().count(), 2);
+        assert_eq!(
+            KeyRing::parse(&env, "DP_AUDIT_KEY").unwrap().ids().count(),
+            2
+        );
     }
 
     #[test]
@@ -174,12 +212,18 @@ mod tests {
         let e = KeyRing::parse(short, "dp-audit.key").unwrap_err();
         assert!(e.message.contains("16 bytes; at least 32"), "{e}");
         assert!(!e.to_string().contains(short));
-        assert!(KeyRing::parse("", "f").unwrap_err().message.contains("no key"));
+        assert!(KeyRing::parse("", "f")
+            .unwrap_err()
+            .message
+            .contains("no key"));
         assert!(KeyRing::parse("  \n# only a comment\n", "f").is_err());
         let bad = "not a key at all!";
         let e = KeyRing::parse(bad, "f").unwrap_err();
         assert!(!e.to_string().contains("at all!"), "{e}");
-        assert!(KeyRing::parse(&format!("a {HEX}\na {HEX}"), "f").unwrap_err().message.contains("twice"));
+        assert!(KeyRing::parse(&format!("a {HEX}\na {HEX}"), "f")
+            .unwrap_err()
+            .message
+            .contains("twice"));
         assert!(KeyRing::parse(&format!("bad/id {HEX}"), "f").is_err());
     }
 

@@ -105,7 +105,11 @@ impl Path {
                             }
                             '\\' => match chars.next() {
                                 Some(e @ ('"' | '\\')) => key.push(e),
-                                _ => return Err(err("only \\\" and \\\\ escapes are allowed in quoted keys")),
+                                _ => {
+                                    return Err(err(
+                                        "only \\\" and \\\\ escapes are allowed in quoted keys",
+                                    ))
+                                }
                             },
                             other => key.push(other),
                         }
@@ -123,7 +127,9 @@ impl Path {
                             break;
                         }
                         if w == '"' || w == ']' {
-                            return Err(err("quote or bracket inside an unquoted key; quote the whole key"));
+                            return Err(err(
+                                "quote or bracket inside an unquoted key; quote the whole key",
+                            ));
                         }
                         word.push(w);
                         chars.next();
@@ -197,12 +203,21 @@ mod tests {
     #[test]
     fn parses_dotted_keys_and_wildcards() {
         assert_eq!(segs("user.username"), vec![key("user"), key("username")]);
-        assert_eq!(segs("items[*].name"), vec![key("items"), Segment::AnyIndex, key("name")]);
+        assert_eq!(
+            segs("items[*].name"),
+            vec![key("items"), Segment::AnyIndex, key("name")]
+        );
         assert_eq!(segs("**.password"), vec![Segment::Deep, key("password")]);
         assert_eq!(segs("headers.*"), vec![key("headers"), Segment::AnyKey]);
-        assert_eq!(segs("sourceIPs[*]"), vec![key("sourceIPs"), Segment::AnyIndex]);
+        assert_eq!(
+            segs("sourceIPs[*]"),
+            vec![key("sourceIPs"), Segment::AnyIndex]
+        );
         assert_eq!(segs("[*]"), vec![Segment::AnyIndex]);
-        assert_eq!(segs("a[*][*]"), vec![key("a"), Segment::AnyIndex, Segment::AnyIndex]);
+        assert_eq!(
+            segs("a[*][*]"),
+            vec![key("a"), Segment::AnyIndex, Segment::AnyIndex]
+        );
     }
 
     #[test]
@@ -217,7 +232,9 @@ mod tests {
 
     #[test]
     fn rejects_malformed_paths_with_reasons() {
-        for bad in ["", ".a", "a.", "a..b", "a[0]", "a[*", r#"a."b"#, "a*", "a]b", r#"a"b""#, "a.b\"c\""] {
+        for bad in [
+            "", ".a", "a.", "a..b", "a[0]", "a[*", r#"a."b"#, "a*", "a]b", r#"a"b""#, "a.b\"c\"",
+        ] {
             let e = Path::parse(bad, "fields[2].path").unwrap_err();
             assert_eq!(e.at, "fields[2].path", "{bad}");
             assert!(e.message.contains("invalid path"), "{bad}: {e}");

@@ -22,8 +22,10 @@ fn scrub_all(s: &mut Scrubber, lines: &[String]) -> Vec<String> {
         .enumerate()
         .map(|(i, line)| {
             let mut out = Vec::new();
-            s.scrub(line.as_bytes(), &mut out).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
-            let v: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("line {}: output not JSON: {e}", i + 1));
+            s.scrub(line.as_bytes(), &mut out)
+                .unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+            let v: Value = serde_json::from_slice(&out)
+                .unwrap_or_else(|e| panic!("line {}: output not JSON: {e}", i + 1));
             assert!(v.is_object());
             String::from_utf8(out).unwrap()
         })
@@ -35,11 +37,20 @@ fn assert_nothing_planted_survives(corpus: &Corpus, outputs: &[String]) {
     let all = outputs.join("\n");
     let mut leaked = Vec::new();
     for p in &corpus.truth.planted {
-        if all.contains(&p.value) {
+        if let Some(at) = all.find(&p.value) {
+            let from = all[..at].char_indices().rev().nth(60).map_or(0, |(i, _)| i);
+            let ctx: String = all[from..].chars().take(140).collect();
+            if std::env::var_os("DP_AUDIT_SHOW_LEAKS").is_some() {
+                eprintln!("LEAK {}: {ctx}", p.kind);
+            }
             leaked.push(format!("{} ({}) at {:?}", p.kind, p.value.len(), p.paths));
         }
     }
-    assert!(leaked.is_empty(), "{} planted values survived: {leaked:#?}", leaked.len());
+    assert!(
+        leaked.is_empty(),
+        "{} planted values survived: {leaked:#?}",
+        leaked.len()
+    );
 }
 
 #[test]
@@ -96,8 +107,16 @@ fn bundled_real_k8s_samples_lose_their_identities() {
     for (i, out) in outputs.iter().enumerate() {
         for id in &identities {
             // Quoted: short names like "bob" may occur inside unrelated words.
-            assert!(!out.contains(&format!("\"{id}\"")), "line {}: identity {id:?} survived: {out}", i + 1);
-            assert!(!out.contains(&format!("User \\\"{id}\\\"")), "line {}: {id:?} in a message", i + 1);
+            assert!(
+                !out.contains(&format!("\"{id}\"")),
+                "line {}: identity {id:?} survived: {out}",
+                i + 1
+            );
+            assert!(
+                !out.contains(&format!("User \\\"{id}\\\"")),
+                "line {}: {id:?} in a message",
+                i + 1
+            );
         }
     }
 }

@@ -17,10 +17,11 @@
 //!
 //! | trigger | detectors |
 //! |---|---|
-//! | digit after a non-word byte | [`ipv4`], [`credit_card`] |
+//! | digit after a non-word byte | [`ipv4`], [`phone`], [`credit_card`], [`token`] |
+//! | digit inside a word | [`token`] (once per token run) |
 //! | `@` | [`email`] (local part looked up backwards) |
 //! | `:` | [`ipv6`] (first colon of an address), [`secret_param`] (key looked up backwards) |
-//! | `=` | [`secret_param`], AWS secret keys ([`aws`]) |
+//! | `=` | [`secret_param`] (also `user=` as `principal`, `phone=` as `phone`), AWS secret keys ([`aws`]) |
 //! | `"` after `User ` / `ServiceAccount ` | [`principal`] |
 //! | `B` of `-----BEGIN` | [`private_key`] |
 //! | `A` | [`aws`] access key ids |
@@ -29,6 +30,11 @@
 //!
 //! Whole values shaped like RFC 3339 timestamps or UUIDs, which cannot hold
 //! a finding, are skipped before the scan.
+//!
+//! A `(` after a space is tried as a [`secret_param`] value in parentheses
+//! (`literal credential (<value>)`). A `%` is no trigger, but the scan notes a percent escape outside any
+//! finding; then [`find_all`] and [`scrub_text`] also scan the decoded text
+//! and map its findings back onto the encoded spans ([`percent`]).
 //!
 //! Findings come out left to right. Once a finding is reported, scanning
 //! resumes after its end and look-backs never reach before it, so findings are
@@ -40,6 +46,7 @@
 //! not, and carries its positive and near-miss tests.
 
 pub(crate) mod bytes;
+mod percent;
 mod shape;
 
 pub mod auth_header;
@@ -49,9 +56,11 @@ pub mod email;
 pub mod ipv4;
 pub mod ipv6;
 pub mod jwt;
+pub mod phone;
 pub mod principal;
 pub mod private_key;
 pub mod secret_param;
+pub mod token;
 
 use crate::scrub::pseudonym::Pseudonymizer;
 use crate::scrub::redact::write_placeholder;
@@ -72,10 +81,12 @@ pub enum Kind {
     CreditCard,
     SecretParam,
     Principal,
+    Phone,
+    RandomToken,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Email,
         Kind::Ipv4,
         Kind::Ipv6,
@@ -88,6 +99,8 @@ impl Kind {
         Kind::CreditCard,
         Kind::SecretParam,
         Kind::Principal,
+        Kind::Phone,
+        Kind::RandomToken,
     ];
 
     /// The name used in policies and in `[REDACTED:<name>]` placeholders.
@@ -105,6 +118,8 @@ impl Kind {
             Kind::CreditCard => "credit_card",
             Kind::SecretParam => "secret_param",
             Kind::Principal => "principal",
+            Kind::Phone => "phone",
+            Kind::RandomToken => "random_token",
         }
     }
 
@@ -143,16 +158,28 @@ impl DetectorSet {
     fn trigger_mask(self) -> u8 {
         let has = |kinds: u16| self.0 & kinds != 0;
         let mut m = 0;
-        if has(bits(&[Kind::Ipv4, Kind::CreditCard])) {
+        if has(bits(&[
+            Kind::Ipv4,
+            Kind::CreditCard,
+            Kind::Phone,
+            Kind::RandomToken,
+        ])) {
             m |= T_DIGIT;
         }
         if has(bits(&[Kind::Email])) {
             m |= T_AT;
         }
-        if has(bits(&[Kind::Ipv6, Kind::SecretParam, Kind::AwsSecretKey])) {
+        // `user=`, `phone=` parameters are found by the parameter scan.
+        let params = bits(&[
+            Kind::SecretParam,
+            Kind::AwsSecretKey,
+            Kind::Principal,
+            Kind::Phone,
+        ]);
+        if has(params | Kind::Ipv6.bit()) {
             m |= T_COLON;
         }
-        if has(bits(&[Kind::SecretParam, Kind::AwsSecretKey])) {
+        if has(params) {
             m |= T_EQ;
         }
         if has(bits(&[Kind::Principal])) {
@@ -254,11 +281,15 @@ fn bytes_between(x: u64, lo: u8, hi: u8) -> u64 {
     below_hi & above_lo & !x & HIGH
 }
 
-/// Bytes that may be triggers: `0-9 : ; < = > ? @ A B`, `"`, `J`, `b`
-/// (a superset of [`TRIGGERS`]; `;<>?` are weeded out by the table).
+/// Bytes that may be triggers: `0-9 : ; < = > ? @ A B`, `"`, `J`, `b`, `%`
+/// of percent escapes and `(` of `credential (<value>)` (a superset of
+/// [`TRIGGERS`]; `;<>?#$&'` are weeded out by the table).
 #[inline(always)]
 fn candidates(x: u64) -> u64 {
-    bytes_between(x, b'0', b'B') | bytes_eq(x, b'"') | bytes_eq(x, b'J') | bytes_eq(x, b'b')
+    bytes_between(x, b'0', b'B')
+        | bytes_between(x, b'"', b'(')
+        | bytes_eq(x, b'J')
+        | bytes_eq(x, b'b')
 }
 
 /// Whether a byte of class `cls` after the byte `prev` is a trigger for
@@ -297,7 +328,11 @@ fn padded_word(b: &[u8]) -> u64 {
 
 /// Iterator over the findings of `set` in `text`, left to right.
 pub fn findings(text: &str, set: DetectorSet) -> Findings<'_> {
-    let b = text.as_bytes();
+    scan(text.as_bytes(), set)
+}
+
+/// [`findings`] over bytes (a percent-decoded copy need not be UTF-8).
+fn scan(b: &[u8], set: DetectorSet) -> Findings<'_> {
     Findings {
         text: b,
         set,
@@ -307,6 +342,8 @@ pub fn findings(text: &str, set: DetectorSet) -> Findings<'_> {
         pos: if shape::is_inert(b) { b.len() } else { 0 },
         floor: 0,
         card_done: 0,
+        token_done: 0,
+        saw_escape: false,
     }
 }
 
@@ -321,6 +358,10 @@ pub struct Findings<'a> {
     floor: usize,
     /// Digit groups before this were already tried as card numbers.
     card_done: usize,
+    /// Token runs before this were already tried as random tokens.
+    token_done: usize,
+    /// A percent escape was passed outside any finding.
+    saw_escape: bool,
 }
 
 impl Iterator for Findings<'_> {
@@ -362,16 +403,39 @@ impl Iterator for Findings<'_> {
                 };
                 let cls = class(c);
                 if !is_trigger(cls, prev, mask) {
+                    if cls & T_DIGIT != 0 && cls & mask != 0 {
+                        // A digit inside a word: only a random token can
+                        // start here (tried once per token run).
+                        if let Some(f) = self.token(b, k) {
+                            return self.report(f);
+                        }
+                        continue;
+                    }
+                    match c {
+                        b'%' if !self.saw_escape => self.saw_escape = percent::is_escape(b, k),
+                        b'(' if prev == b' ' && secret_param::may_follow_key(b, k) => {
+                            if let Some((start, end)) = secret_param::find_in_parens(b, k, self.set)
+                            {
+                                return self.report(Finding {
+                                    start,
+                                    end,
+                                    kind: Kind::SecretParam,
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
                     continue;
                 }
                 if self.worth_trying(b, k, c, prev) {
                     if let Some(f) = self.try_at(b, k) {
-                        self.pos = f.end;
-                        self.floor = f.end;
-                        return Some(f);
+                        return self.report(f);
                     }
                 }
                 if cls & T_DIGIT != 0 {
+                    if let Some(f) = self.token(b, k) {
+                        return self.report(f);
+                    }
                     // Nothing in the rest of a word that starts with a digit
                     // (numbers, ids, versions) can start a finding: skip it
                     // rather than rejecting its digits one by one.
@@ -387,6 +451,14 @@ impl Iterator for Findings<'_> {
 }
 
 impl Findings<'_> {
+    /// Hands out `f`: scanning resumes after it and look-backs stop there.
+    #[inline(always)]
+    fn report(&mut self, f: Finding) -> Option<Finding> {
+        self.pos = f.end;
+        self.floor = f.end;
+        Some(f)
+    }
+
     /// The cheapest necessary conditions of the detectors that `c = b[i]`
     /// triggers, tested inline in the scan loop: most trigger bytes in clean
     /// text (digits of times and ids, colons of `system:...` names) stop here
@@ -400,6 +472,12 @@ impl Findings<'_> {
                     return false;
                 }
                 let c1 = at(b, i.wrapping_add(1));
+                let c3 = at(b, i.wrapping_add(3));
+                if set.contains(Kind::Phone)
+                    && (prev == b'+' || c3 == b'-' || c3 == b'.' || (prev == b'(' && c3 == b')'))
+                {
+                    return true;
+                }
                 // IPv4: a `.` among the next three bytes.
                 if set.contains(Kind::Ipv4)
                     && (c1 == b'.'
@@ -456,6 +534,19 @@ impl Findings<'_> {
                 if set.contains(Kind::Ipv4) && ipv4::may_start(b, i) {
                     if let Some(end) = ipv4::find_at(b, i) {
                         return Some(found((i, end), Kind::Ipv4));
+                    }
+                }
+                if set.contains(Kind::Phone) {
+                    let s = i.wrapping_sub(1);
+                    let phone = match prev {
+                        b'+' if s >= self.floor => phone::find_international(b, s),
+                        b'(' if s >= self.floor => {
+                            phone::find_national(b, s).or_else(|| phone::find_national(b, i))
+                        }
+                        _ => phone::find_national(b, i),
+                    };
+                    if let Some(span) = phone {
+                        return Some(found(span, Kind::Phone));
                     }
                 }
                 if set.contains(Kind::CreditCard) && i >= self.card_done {
@@ -527,6 +618,24 @@ impl Findings<'_> {
         }
     }
 
+    /// The random token around the digit at `k`, once per token run.
+    #[inline(always)]
+    fn token(&mut self, b: &[u8], k: usize) -> Option<Finding> {
+        if !self.set.contains(Kind::RandomToken) || k < self.token_done {
+            return None;
+        }
+        let (start, end) = token::extent(b, k, self.floor);
+        self.token_done = end;
+        if end.saturating_sub(start) < token::MIN_LEN {
+            return None;
+        }
+        token::is_random(b, start, end).then_some(Finding {
+            start,
+            end,
+            kind: Kind::RandomToken,
+        })
+    }
+
     #[inline(always)]
     fn param(&self, b: &[u8], i: usize) -> Option<Finding> {
         if !secret_param::wanted(self.set) || !secret_param::may_follow_key(b, i) {
@@ -537,39 +646,148 @@ impl Findings<'_> {
     }
 }
 
+/// A finding, and for one made in the percent-decoded copy, its span there.
+#[derive(Clone, Copy)]
+struct Hit {
+    f: Finding,
+    decoded: Option<(usize, usize)>,
+}
+
+/// All findings of `text`, including those in its percent-decoded copy
+/// (mapped back onto the encoded text; see [`percent`]), sorted and
+/// non-overlapping, plus the decoded copy when one was made.
+fn collect(text: &str, set: DetectorSet, hits: &mut Vec<Hit>) -> Option<percent::Decoded> {
+    let mut it = scan(text.as_bytes(), set);
+    hits.extend(it.by_ref().map(|f| Hit { f, decoded: None }));
+    if !it.saw_escape {
+        return None;
+    }
+    let d = percent::decode(text.as_bytes())?;
+    let raw = hits.len();
+    for f in scan(&d.bytes, set) {
+        if let Some((start, end)) = d.source_span(f.start, f.end) {
+            hits.push(Hit {
+                f: Finding {
+                    start,
+                    end,
+                    kind: f.kind,
+                },
+                decoded: Some((f.start, f.end)),
+            });
+        }
+    }
+    if hits.len() > raw {
+        merge(hits);
+    }
+    Some(d)
+}
+
+/// Sorts by start and folds overlapping hits into the earlier one, which
+/// grows to cover both (and then is replaced by its placeholder as a whole).
+fn merge(hits: &mut Vec<Hit>) {
+    // On equal spans the decoded finding comes first: it saw the real text.
+    hits.sort_by_key(|h| (h.f.start, std::cmp::Reverse(h.f.end), h.decoded.is_none()));
+    let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
+    for h in hits.drain(..) {
+        match kept.last_mut() {
+            Some(last) if h.f.start < last.f.end => {
+                if h.f.end > last.f.end {
+                    last.f.end = h.f.end;
+                    last.decoded = None;
+                    // A grown span is no longer one address or name.
+                    if matches!(last.f.kind, Kind::Email | Kind::Principal) {
+                        last.f.kind = h.f.kind;
+                    }
+                }
+            }
+            _ => kept.push(h),
+        }
+    }
+    *hits = kept;
+}
+
 /// Appends findings sorted by start, non-overlapping (on overlap the earlier
-/// one wins, see the module docs).
+/// one wins, see the module docs). Findings in the percent-decoded text are
+/// reported on the encoded span they came from.
 pub fn find_all(text: &str, set: DetectorSet, out: &mut Vec<Finding>) {
-    out.extend(findings(text, set));
+    let mut it = findings(text, set);
+    let first = out.len();
+    out.extend(it.by_ref());
+    if !it.saw_escape {
+        return;
+    }
+    out.truncate(first);
+    let mut hits = Vec::new();
+    collect(text, set, &mut hits);
+    out.extend(hits.iter().map(|h| h.f));
 }
 
 /// Rewrites `text` into `out` with each finding replaced: `[REDACTED:<kind
 /// name>]`, except that when `identities` is Some, Email findings become
 /// [`crate::scrub::email::pseudonymize_email`] output and Principal findings
 /// become a pseudonym of the whole name (the same pseudonym a policy gives the
-/// `user.username` field holding that name). Returns the number of
-/// replacements. With no findings, `out` receives `text` unchanged.
+/// `user.username` field holding that name). A finding in percent-encoded
+/// text replaces the encoded span, and its pseudonym is that of the decoded
+/// name. Returns the number of replacements. With no findings, `out`
+/// receives `text` unchanged.
 pub fn scrub_text(
     text: &str,
     set: DetectorSet,
     identities: Option<&Pseudonymizer>,
     out: &mut String,
 ) -> usize {
+    // Common case without allocation: the raw findings, streamed. Should the
+    // scan pass a percent escape, that output is taken back and the text is
+    // rewritten from the merged raw and decoded findings.
+    let rollback = out.len();
+    let mut it = findings(text, set);
+    let count = rewrite(
+        text,
+        it.by_ref().map(|f| Hit { f, decoded: None }),
+        None,
+        identities,
+        out,
+    );
+    if !it.saw_escape {
+        return count;
+    }
+    out.truncate(rollback);
+    let mut hits = Vec::new();
+    let decoded = collect(text, set, &mut hits);
+    rewrite(text, hits.into_iter(), decoded.as_ref(), identities, out)
+}
+
+/// Writes `text` with each hit replaced (see [`scrub_text`]).
+fn rewrite(
+    text: &str,
+    hits: impl Iterator<Item = Hit>,
+    decoded: Option<&percent::Decoded>,
+    identities: Option<&Pseudonymizer>,
+    out: &mut String,
+) -> usize {
     let mut count = 0usize;
     let mut pos = 0usize;
-    for f in findings(text, set) {
+    for h in hits {
+        let f = h.f;
         // Spans are on char boundaries by construction (they begin and end
         // next to ASCII bytes or at the ends of the text); should one not be,
         // dropping text is the failure that leaks nothing.
         out.push_str(text.get(pos..f.start).unwrap_or(""));
-        let span = text.get(f.start..f.end).unwrap_or("");
+        let span = match (h.decoded, decoded) {
+            (Some((s, e)), Some(d)) => d
+                .bytes
+                .get(s..e)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .unwrap_or(""),
+            _ => text.get(f.start..f.end).unwrap_or(""),
+        };
         match (f.kind, identities) {
-            (Kind::Email, Some(p)) => {
+            (Kind::Email, Some(p)) if !span.is_empty() => {
                 if crate::scrub::email::pseudonymize_email(span, p, out).is_err() {
                     write_placeholder(f.kind.name(), out);
                 }
             }
-            (Kind::Principal, Some(p)) => p.write(span.as_bytes(), out),
+            (Kind::Principal, Some(p)) if !span.is_empty() => p.write(span.as_bytes(), out),
             _ => write_placeholder(f.kind.name(), out),
         }
         pos = f.end;

@@ -18,6 +18,14 @@
 //! `{` or `[` are structure, not secrets. A value counts when it has >= 6
 //! characters, or any length for password / passwd / pwd / secret names.
 //!
+//! Other parameters that carry personal data rather than secrets: `user=`
+//! (with `=` only), `username`, `login`, `user_id` values are reported as
+//! `principal` (so a policy can pseudonymize them like user names), `phone`,
+//! `mobile`, `msisdn` values as `phone`. `code` (OAuth authorization codes)
+//! counts only as a URL query parameter. `command=` / `arg=` (Kubernetes exec
+//! URLs) count only for a glued `-p<password>` flag (mysql), the finding
+//! being the password.
+//!
 //! A `secret_access_key` / `SecretAccessKey` value of exactly 40 key characters
 //! is reported as `aws_secret_key`; any other value after those names as
 //! `secret_param`.
@@ -30,6 +38,15 @@ const ANY_LEN: u8 = 1;
 const SUFFIX: u8 = 2;
 const EQ_ONLY: u8 = 4;
 const AWS: u8 = 8;
+/// An identity (user name, login): reported as a `principal`.
+const IDENT: u8 = 16;
+/// A phone number: reported as `phone`.
+const PHONE: u8 = 32;
+/// A command-line argument (`command=-p<password>` of an exec URL): only a
+/// glued `-p` password flag counts.
+const ARG: u8 = 64;
+/// Only with `=` (anywhere, unlike [`EQ_ONLY`]).
+const EQ: u8 = 128;
 
 const MIN_LEN: usize = 6;
 /// Key names longer than this are only matched by their ending.
@@ -60,6 +77,23 @@ const NAMES: &[(&[u8], u8)] = &[
     (b"signature", SUFFIX),
     (b"credential", SUFFIX),
     (b"credentials", SUFFIX),
+    (b"csrftoken", SUFFIX),
+    (b"xsrftoken", SUFFIX),
+    (b"code", EQ_ONLY),
+    (b"user", IDENT | ANY_LEN | SUFFIX | EQ),
+    (b"username", IDENT | ANY_LEN | SUFFIX),
+    (b"user_name", IDENT | ANY_LEN | SUFFIX),
+    (b"userid", IDENT | ANY_LEN | SUFFIX),
+    (b"user_id", IDENT | ANY_LEN | SUFFIX),
+    (b"user-id", IDENT | ANY_LEN | SUFFIX),
+    (b"login", IDENT | ANY_LEN | SUFFIX),
+    (b"phone", PHONE | ANY_LEN | SUFFIX),
+    (b"phone_number", PHONE | ANY_LEN | SUFFIX),
+    (b"phonenumber", PHONE | ANY_LEN | SUFFIX),
+    (b"mobile", PHONE | ANY_LEN | SUFFIX),
+    (b"msisdn", PHONE | ANY_LEN | SUFFIX),
+    (b"command", ARG | EQ_ONLY),
+    (b"arg", ARG | EQ_ONLY),
 ];
 
 /// The value after the key/separator at `sep` (a `=` or `:`).
@@ -91,6 +125,16 @@ pub(crate) fn find_at(b: &[u8], sep: usize, set: DetectorSet) -> Option<(usize, 
     if flags & EQ_ONLY != 0 && !(sep_byte == b'=' && matches!(before(b, k_start), b'?' | b'&')) {
         return None;
     }
+    if flags & EQ != 0 && sep_byte != b'=' {
+        return None;
+    }
+    let kind = if flags & IDENT != 0 {
+        Kind::Principal
+    } else if flags & PHONE != 0 {
+        Kind::Phone
+    } else {
+        Kind::SecretParam
+    };
 
     let mut v = sep.wrapping_add(1);
     while is_blank(at(b, v)) {
@@ -114,19 +158,60 @@ pub(crate) fn find_at(b: &[u8], sep: usize, set: DetectorSet) -> Option<(usize, 
         }
         p
     };
+    if flags & ARG != 0 {
+        // `-p<password>`: the finding is what follows the flag.
+        if !(at(b, v) == b'-' && at(b, v.wrapping_add(1)) == b'p') {
+            return None;
+        }
+        v = v.wrapping_add(2);
+    }
     if end <= v {
         return None;
     }
     if flags & AWS != 0 && set.contains(Kind::AwsSecretKey) && aws::secret_at(b, v, end) {
         return Some((v, end, Kind::AwsSecretKey));
     }
-    if !set.contains(Kind::SecretParam) {
+    if !set.contains(kind) {
         return None;
     }
     if flags & ANY_LEN == 0 && char_count(b, v, end) < MIN_LEN {
         return None;
     }
-    Some((v, end, Kind::SecretParam))
+    Some((v, end, kind))
+}
+
+/// A value in parentheses right after a secret's name and a space, as in
+/// `env DB_PASSWORD holds a literal credential (qs5wP3KvW20mqjn8)`; `open` is
+/// the `(`. The value runs to `)` without whitespace, has >= 6 characters and
+/// is not one plain lowercase word (`password (optional)` stays).
+#[inline(never)]
+pub(crate) fn find_in_parens(b: &[u8], open: usize, set: DetectorSet) -> Option<(usize, usize)> {
+    if !set.contains(Kind::SecretParam) {
+        return None;
+    }
+    let k_end = open.checked_sub(1)?;
+    let mut k_start = k_end;
+    while is_key_byte(before(b, k_start)) && k_end.wrapping_sub(k_start) < MAX_KEY {
+        k_start = k_start.wrapping_sub(1);
+    }
+    if k_start == k_end || !may_follow_key(b, k_end.wrapping_add(1)) {
+        return None;
+    }
+    let flags = lookup(b, k_start, k_end)?;
+    if flags & (IDENT | PHONE | ARG | EQ | EQ_ONLY) != 0 {
+        return None;
+    }
+    let v = open.wrapping_add(1);
+    let mut end = v;
+    while end < b.len() && at(b, end) != b')' {
+        if at(b, end).is_ascii_whitespace() || end.wrapping_sub(v) > 256 {
+            return None;
+        }
+        end = end.wrapping_add(1);
+    }
+    let value = b.get(v..end)?;
+    let plain = value.iter().all(|c| c.is_ascii_lowercase());
+    (end < b.len() && value.len() >= MIN_LEN && !plain).then_some((v, end))
 }
 
 /// Cheap pre-test for [`find_at`]: the three bytes before the separator
@@ -165,7 +250,10 @@ const fn ending_hash(c3: u8, c2: u8, c1: u8) -> usize {
 
 /// Whether some detector here could use a separator: saves the lookback.
 pub(crate) fn wanted(set: DetectorSet) -> bool {
-    set.contains(Kind::SecretParam) || set.contains(Kind::AwsSecretKey)
+    set.contains(Kind::SecretParam)
+        || set.contains(Kind::AwsSecretKey)
+        || set.contains(Kind::Principal)
+        || set.contains(Kind::Phone)
 }
 
 /// Bit set of [`ending_hash`]es of the names' last three bytes. Every name
@@ -271,6 +359,19 @@ mod tests {
             ("/maps?q=x&key=AIzaSyD-abcdef", &["AIzaSyD-abcdef"]),
             ("secret: \"unterminated value", &["unterminated value"]),
             ("token=ÄÖÜäöü", &["ÄÖÜäöü"]),
+            (
+                "/oauth2/callback?code=Ab3-_xYz09QwErTy&state=1",
+                &["Ab3-_xYz09QwErTy"],
+            ),
+            (
+                "sessionid=s1; csrftoken=6Vd1PKzT3yXUG2bV; theme=dark",
+                &["6Vd1PKzT3yXUG2bV"],
+            ),
+            (
+                "exec?command=mysql&command=-uroot&command=-pS3cr3tPw&command=orders",
+                &["S3cr3tPw"],
+            ),
+            ("?arg=-pa1b2c3", &["a1b2c3"]),
         ];
         for (text, want) in cases {
             assert_eq!(&spans(text, SecretParam), want, "{text}");
@@ -296,8 +397,74 @@ mod tests {
             "signatures are checked",
             "2017-09-11T19:55:05Z",
             "a=b&c=d",
+            "rpc error: code = Unknown desc = failed", // `code` only in URLs
+            "?code=200&x=1",                           // too short for a code
+            "exec?command=%2Fbin%2Fsh&command=-it&command=-p", // no password after -p
+            "?command=-P3306",                         // `-P` is mysql's port
+            "?command=ps&command=-pid",                // too short for a password
+            "user=bob",                                // an identity, not a secret
         ] {
             assert!(spans(s, SecretParam).is_empty(), "{s}");
+        }
+    }
+
+    #[test]
+    fn values_in_parentheses() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "env DB_PASSWORD holds a literal credential (IX.vl0y8!wW.T@a5); use a secretKeyRef",
+                &["IX.vl0y8!wW.T@a5"],
+            ),
+            ("bad token (abc123XYZ)", &["abc123XYZ"]),
+            ("password (hunter2)", &["hunter2"]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&spans(text, SecretParam), want, "{text}");
+        }
+        for s in [
+            "password (optional)",    // a plain word
+            "token (see docs above)", // prose
+            "credential(abcdef123)",  // no space: a call
+            "the user (abc123XYZ)",   // not a secret name
+            "password (abc",          // unclosed
+            "secret (ab1)",           // too short
+        ] {
+            assert!(spans(s, SecretParam).is_empty(), "{s}");
+        }
+    }
+
+    #[test]
+    fn identities_and_phones() {
+        use crate::detect::Kind::{Phone, Principal};
+        let cases: &[(&str, &[&str])] = &[
+            ("login?user=jdoe4821&password=x", &["jdoe4821"]),
+            ("?username=alice&x=1", &["alice"]),
+            ("login=bob.smith", &["bob.smith"]),
+            ("x-user-id: usr_8sk2", &["usr_8sk2"]),
+            ("spring.datasource.username=orders_app\n", &["orders_app"]),
+            ("host=db user=postgres sslmode=require", &["postgres"]),
+            (r#"{"userId":"u-123"}"#, &["u-123"]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&spans(text, Principal), want, "{text}");
+        }
+        assert_eq!(
+            spans("otp/send?phone=%2B1-906-555-0182&c=sms", Phone),
+            ["%2B1-906-555-0182"]
+        );
+        assert_eq!(spans("mobile: 0612345678", Phone), ["0612345678"]);
+        for s in [
+            "users=bob",                // different name
+            "user: bob",                // `user` alone only as `=`
+            "superuser=bob",            // no separator before the name
+            r#""user": {"name": "x"}"#, // structure
+            "telephone_count=3",        // different name
+            "microphone=on",            // no separator before the name
+        ] {
+            assert!(
+                spans(s, Principal).is_empty() && spans(s, Phone).is_empty(),
+                "{s}"
+            );
         }
     }
 }

@@ -26,7 +26,10 @@ fn first_existing(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
 
 fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(path.display().to_string(), format!("cannot read: {}", io_reason(&e)))
+        ConfigError::new(
+            path.display().to_string(),
+            format!("cannot read: {}", io_reason(&e)),
+        )
     })
 }
 
@@ -39,25 +42,31 @@ fn io_reason(e: &std::io::Error) -> String {
 /// Loads the policy and key from `dirs`. The key is required only when the
 /// policy needs one.
 pub fn load_from_dirs(dirs: &[PathBuf]) -> Result<Loaded, ConfigError> {
-    let searched = || dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+    let searched = || {
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let policy_path = first_existing(dirs, POLICY_FILE).ok_or_else(|| {
-        ConfigError::new(POLICY_FILE, format!("not found in the accessible paths ({})", searched()))
+        ConfigError::new(
+            POLICY_FILE,
+            format!("not found in the accessible paths ({})", searched()),
+        )
     })?;
     let policy = Policy::from_json(&read(&policy_path)?)
         .map_err(|e| ConfigError::new(format!("{}: {}", policy_path.display(), e.at), e.message))?;
     let key_path = first_existing(dirs, KEY_FILE);
     let keys = match &key_path {
         Some(p) => Some(KeyRing::parse(&read(p)?, &p.display().to_string())?),
-        None if policy.needs_key() => {
-            return Err(ConfigError::new(
-                KEY_FILE,
-                format!(
-                    "not found in the accessible paths ({}); the policy pseudonymizes and needs a key \
+        None if policy.needs_key() => return Err(ConfigError::new(
+            KEY_FILE,
+            format!(
+                "not found in the accessible paths ({}); the policy pseudonymizes and needs a key \
                      (generate one with `dp-audit-harness keygen > {KEY_FILE}`)",
-                    searched()
-                ),
-            ))
-        }
+                searched()
+            ),
+        )),
         None => None,
     };
     Ok(Loaded {

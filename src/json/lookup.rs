@@ -37,7 +37,9 @@ pub fn lookup<'a>(
                 }
             }
             Kind::String | Kind::Number | Kind::True | Kind::False | Kind::Null => {
-                let Some(key) = pending_key.take() else { continue };
+                let Some(key) = pending_key.take() else {
+                    continue;
+                };
                 let value = match tok.kind {
                     Kind::Null => continue,
                     Kind::String => unescape(raw)?,
@@ -55,7 +57,9 @@ pub fn lookup<'a>(
 }
 
 fn matches_path(parents: &[Option<Cow<'_, str>>], key: &str, path: &[String]) -> bool {
-    let Some((last, prefix)) = path.split_last() else { return false };
+    let Some((last, prefix)) = path.split_last() else {
+        return false;
+    };
     last == key
         && parents.len() == prefix.len()
         && parents
@@ -75,9 +79,33 @@ mod tests {
     #[test]
     fn finds_nested_scalars() {
         let src = br#"{"verb":"get","user":{"username":"pk1:ab","groups":["a"]},"responseStatus":{"code":403},"x":null,"s":"a\u0026b"}"#;
-        let got = lookup(src, &[p("verb"), p("user.username"), p("responseStatus.code"), p("x"), p("missing"), p("user.groups"), p("s")], 64).unwrap();
+        let got = lookup(
+            src,
+            &[
+                p("verb"),
+                p("user.username"),
+                p("responseStatus.code"),
+                p("x"),
+                p("missing"),
+                p("user.groups"),
+                p("s"),
+            ],
+            64,
+        )
+        .unwrap();
         let got: Vec<Option<&str>> = got.iter().map(|o| o.as_deref()).collect();
-        assert_eq!(got, vec![Some("get"), Some("pk1:ab"), Some("403"), None, None, None, Some("a&b")]);
+        assert_eq!(
+            got,
+            vec![
+                Some("get"),
+                Some("pk1:ab"),
+                Some("403"),
+                None,
+                None,
+                None,
+                Some("a&b")
+            ]
+        );
     }
 
     #[test]
@@ -92,14 +120,23 @@ mod tests {
     #[test]
     fn keys_with_dots_are_single_segments() {
         let src = br#"{"annotations":{"authorization.k8s.io/decision":"allow"}}"#;
-        let path = vec!["annotations".to_string(), "authorization.k8s.io/decision".to_string()];
-        assert_eq!(lookup(src, &[path], 64).unwrap()[0].as_deref(), Some("allow"));
+        let path = vec![
+            "annotations".to_string(),
+            "authorization.k8s.io/decision".to_string(),
+        ];
+        assert_eq!(
+            lookup(src, &[path], 64).unwrap()[0].as_deref(),
+            Some("allow")
+        );
     }
 
     #[test]
     fn rejects_bad_json() {
         assert!(lookup(b"{\"a\":", &[p("a")], 64).is_err());
         let deep = "{\"a\":".repeat(100) + "1" + &"}".repeat(100);
-        assert_eq!(lookup(deep.as_bytes(), &[p("a")], 64), Err(JsonError::TooDeep));
+        assert_eq!(
+            lookup(deep.as_bytes(), &[p("a")], 64),
+            Err(JsonError::TooDeep)
+        );
     }
 }

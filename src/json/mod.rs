@@ -6,6 +6,7 @@
 pub mod lookup;
 pub mod scan;
 pub mod text;
+pub mod value;
 
 use std::fmt;
 

@@ -104,7 +104,11 @@ impl<'a> Scanner<'a> {
             Expect::CommaOrEnd => match b {
                 b',' => {
                     self.pos = self.pos.saturating_add(1);
-                    self.expect = if self.in_object() { Expect::Key } else { Expect::Value };
+                    self.expect = if self.in_object() {
+                        Expect::Key
+                    } else {
+                        Expect::Value
+                    };
                     self.next_token()
                 }
                 b'}' | b']' => self.close(b),
@@ -150,7 +154,11 @@ impl<'a> Scanner<'a> {
         self.pos = self.pos.saturating_add(1);
         self.after_value();
         Ok(Some(Token {
-            kind: if is_object { Kind::ObjectEnd } else { Kind::ArrayEnd },
+            kind: if is_object {
+                Kind::ObjectEnd
+            } else {
+                Kind::ArrayEnd
+            },
             start,
             end: self.pos,
             escaped: false,
@@ -167,9 +175,17 @@ impl<'a> Scanner<'a> {
                 let is_object = b == b'{';
                 self.stack.push(is_object);
                 self.pos = self.pos.saturating_add(1);
-                self.expect = if is_object { Expect::KeyOrEnd } else { Expect::ValueOrEnd };
+                self.expect = if is_object {
+                    Expect::KeyOrEnd
+                } else {
+                    Expect::ValueOrEnd
+                };
                 return Ok(Some(Token {
-                    kind: if is_object { Kind::ObjectStart } else { Kind::ArrayStart },
+                    kind: if is_object {
+                        Kind::ObjectStart
+                    } else {
+                        Kind::ArrayStart
+                    },
                     start,
                     end: self.pos,
                     escaped: false,
@@ -295,7 +311,10 @@ impl<'a> Scanner<'a> {
         let target = self.stack.len().saturating_sub(1);
         loop {
             match self.next_token()? {
-                Some(t) if matches!(t.kind, Kind::ObjectEnd | Kind::ArrayEnd) && self.stack.len() == target => {
+                Some(t)
+                    if matches!(t.kind, Kind::ObjectEnd | Kind::ArrayEnd)
+                        && self.stack.len() == target =>
+                {
                     return Ok(t.end)
                 }
                 Some(_) => {}
@@ -323,7 +342,22 @@ mod tests {
         use Kind::*;
         assert_eq!(
             kinds(r#" {"a": [1, -2.5e3, "x\n", true, false, null], "b": {}} "#).unwrap(),
-            vec![ObjectStart, Key, ArrayStart, Number, Number, String, True, False, Null, ArrayEnd, Key, ObjectStart, ObjectEnd, ObjectEnd]
+            vec![
+                ObjectStart,
+                Key,
+                ArrayStart,
+                Number,
+                Number,
+                String,
+                True,
+                False,
+                Null,
+                ArrayEnd,
+                Key,
+                ObjectStart,
+                ObjectEnd,
+                ObjectEnd
+            ]
         );
         assert_eq!(kinds("[]").unwrap(), vec![ArrayStart, ArrayEnd]);
         assert_eq!(kinds("0").unwrap(), vec![Number]);
@@ -345,8 +379,29 @@ mod tests {
     #[test]
     fn rejects_invalid_json() {
         for bad in [
-            "", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{1:2}", "[1 2]", "01", "1.", "-", "1e", "tru",
-            "\"abc", "\"\\x\"", "\"\\u12g4\"", "\"a\u{1}b\"", "{} {}", "[}", "{]", "nul", "{\"a\":}", "[,1]",
+            "",
+            "{",
+            "}",
+            "[1,]",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{1:2}",
+            "[1 2]",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "tru",
+            "\"abc",
+            "\"\\x\"",
+            "\"\\u12g4\"",
+            "\"a\u{1}b\"",
+            "{} {}",
+            "[}",
+            "{]",
+            "nul",
+            "{\"a\":}",
+            "[,1]",
         ] {
             assert!(kinds(bad).is_err(), "{bad:?} accepted");
         }

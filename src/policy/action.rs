@@ -11,17 +11,29 @@ pub enum Action {
     Keep,
     Drop,
     /// Replace by `[REDACTED:<label>]` (`[REDACTED]` when the label is empty).
-    Redact { label: String },
+    Redact {
+        label: String,
+    },
     /// HMAC-SHA256 pseudonym under the active key: `<key id>:<hex>`.
     Pseudonymize,
-    TruncateIp { ipv4_prefix: u8, ipv6_prefix: u8 },
-    GeneralizeTime { unit: TimeUnit },
+    TruncateIp {
+        ipv4_prefix: u8,
+        ipv6_prefix: u8,
+    },
+    GeneralizeTime {
+        unit: TimeUnit,
+    },
     /// Keep the last `keep_last` characters.
-    Mask { keep_last: usize },
+    Mask {
+        keep_last: usize,
+    },
     /// Pseudonymize the local part, keep the domain.
     Email,
     /// Find secrets and PII inside free text and replace them.
-    Detect { detectors: DetectorSet, pseudonymize_identities: bool },
+    Detect {
+        detectors: DetectorSet,
+        pseudonymize_identities: bool,
+    },
 }
 
 impl Action {
@@ -43,7 +55,12 @@ impl Action {
     pub fn needs_key(&self) -> bool {
         matches!(
             self,
-            Action::Pseudonymize | Action::Email | Action::Detect { pseudonymize_identities: true, .. }
+            Action::Pseudonymize
+                | Action::Email
+                | Action::Detect {
+                    pseudonymize_identities: true,
+                    ..
+                }
         )
     }
 
@@ -51,10 +68,19 @@ impl Action {
     /// action name for `default_action`). `consumed` lists the keys of the
     /// object that are not action options (e.g. `path`), so that any other
     /// unknown key is reported: a typo must not silently weaken a policy.
-    pub fn parse(rule: &Map<String, Value>, at: &str, consumed: &[&str]) -> Result<Action, ConfigError> {
+    pub fn parse(
+        rule: &Map<String, Value>,
+        at: &str,
+        consumed: &[&str],
+    ) -> Result<Action, ConfigError> {
         let name = match rule.get("action") {
             Some(Value::String(s)) => s.as_str(),
-            Some(_) => return Err(ConfigError::new(format!("{at}.action"), "expected a string")),
+            Some(_) => {
+                return Err(ConfigError::new(
+                    format!("{at}.action"),
+                    "expected a string",
+                ))
+            }
             None => return Err(ConfigError::new(at, "missing \"action\"")),
         };
         let options: &[&str] = match name {
@@ -64,21 +90,25 @@ impl Action {
             "generalize_time" => &["unit"],
             "mask" => &["keep_last"],
             "detect" => &["detectors", "identities"],
-            other => {
-                return Err(ConfigError::new(
-                    format!("{at}.action"),
-                    format!(
-                        "unknown action {other:?}; expected one of keep, drop, redact, pseudonymize, \
+            other => return Err(ConfigError::new(
+                format!("{at}.action"),
+                format!(
+                    "unknown action {other:?}; expected one of keep, drop, redact, pseudonymize, \
                          truncate_ip, generalize_time, mask, email, detect"
-                    ),
-                ))
-            }
+                ),
+            )),
         };
         for key in rule.keys() {
-            if key != "action" && !consumed.contains(&key.as_str()) && !options.contains(&key.as_str()) {
+            if key != "action"
+                && !consumed.contains(&key.as_str())
+                && !options.contains(&key.as_str())
+            {
                 return Err(ConfigError::new(
                     format!("{at}.{key}"),
-                    format!("unknown option for action {name:?} (allowed: {})", allowed(options)),
+                    format!(
+                        "unknown option for action {name:?} (allowed: {})",
+                        allowed(options)
+                    ),
                 ));
             }
         }
@@ -103,8 +133,8 @@ impl Action {
                 Action::Redact { label }
             }
             "truncate_ip" => Action::TruncateIp {
-                ipv4_prefix: int_option(opt("ipv4_prefix"), &opt_at("ipv4_prefix"), 24, 32)?,
-                ipv6_prefix: int_option(opt("ipv6_prefix"), &opt_at("ipv6_prefix"), 48, 128)?,
+                ipv4_prefix: int_option(opt("ipv4_prefix"), at, "ipv4_prefix", 24, 32)?,
+                ipv6_prefix: int_option(opt("ipv6_prefix"), at, "ipv6_prefix", 48, 128)?,
             },
             "generalize_time" => Action::GeneralizeTime {
                 unit: match opt("unit") {
@@ -120,10 +150,13 @@ impl Action {
                 },
             },
             "mask" => Action::Mask {
-                keep_last: usize::from(int_option(opt("keep_last"), &opt_at("keep_last"), 4, 16)?),
+                keep_last: usize::from(int_option(opt("keep_last"), at, "keep_last", 4, 16)?),
             },
             _ => Action::Detect {
-                detectors: parse_detectors(opt("detectors"), &opt_at("detectors"))?,
+                detectors: match opt("detectors") {
+                    None => DetectorSet::all(),
+                    Some(v) => parse_detectors(v, &opt_at("detectors"))?,
+                },
                 pseudonymize_identities: match opt("identities") {
                     None => true,
                     Some(Value::String(s)) if s == "pseudonymize" => true,
@@ -149,7 +182,10 @@ impl Action {
                 Action::parse(&m, at, &[]).map_err(|e| ConfigError::new(at, e.message))
             }
             Value::Object(m) => Action::parse(m, at, &[]),
-            _ => Err(ConfigError::new(at, "expected an action name or {\"action\": ..., options}")),
+            _ => Err(ConfigError::new(
+                at,
+                "expected an action name or {\"action\": ..., options}",
+            )),
         }
     }
 }
@@ -163,34 +199,64 @@ fn allowed(options: &[&str]) -> String {
 }
 
 fn valid_label(s: &str) -> bool {
-    s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn bad_unit(at: &str) -> ConfigError {
-    ConfigError::new(at, "expected one of \"second\", \"minute\", \"hour\", \"day\"")
+    ConfigError::new(
+        at,
+        "expected one of \"second\", \"minute\", \"hour\", \"day\"",
+    )
 }
 
-fn int_option(v: Option<&Value>, at: &str, default: u8, max: u8) -> Result<u8, ConfigError> {
+/// Reads an optional small integer option; the location is formatted only
+/// on error (formatting deepens the call stack, and init runs on WAMR's small one).
+fn int_option(
+    v: Option<&Value>,
+    at: &str,
+    key: &str,
+    default: u8,
+    max: u8,
+) -> Result<u8, ConfigError> {
     match v {
         None => Ok(default),
         Some(v) => v
             .as_u64()
             .filter(|n| *n <= u64::from(max))
             .and_then(|n| u8::try_from(n).ok())
-            .ok_or_else(|| ConfigError::new(at, format!("expected an integer from 0 to {max}"))),
+            .ok_or_else(|| {
+                ConfigError::new(
+                    format!("{at}.{key}"),
+                    format!("expected an integer from 0 to {max}"),
+                )
+            }),
     }
 }
 
-fn parse_detectors(v: Option<&Value>, at: &str) -> Result<DetectorSet, ConfigError> {
-    let Some(v) = v else { return Ok(DetectorSet::all()) };
-    let names = Kind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
+fn detector_names() -> String {
+    Kind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn parse_detectors(v: &Value, at: &str) -> Result<DetectorSet, ConfigError> {
     let Value::Array(items) = v else {
-        return Err(ConfigError::new(at, format!("expected a list of detector names ({names})")));
+        return Err(ConfigError::new(
+            at,
+            format!("expected a list of detector names ({})", detector_names()),
+        ));
     };
     let mut set = DetectorSet::empty();
     for (i, item) in items.iter().enumerate() {
         let kind = item.as_str().and_then(Kind::from_name).ok_or_else(|| {
-            ConfigError::new(format!("{at}[{i}]"), format!("unknown detector; expected one of {names}"))
+            ConfigError::new(
+                format!("{at}[{i}]"),
+                format!("unknown detector; expected one of {}", detector_names()),
+            )
         })?;
         set = set.with(kind);
     }
@@ -208,30 +274,59 @@ mod tests {
 
     #[test]
     fn parses_every_action_with_defaults() {
-        assert_eq!(parse(json!({"path": "a", "action": "keep"})).unwrap(), Action::Keep);
+        assert_eq!(
+            parse(json!({"path": "a", "action": "keep"})).unwrap(),
+            Action::Keep
+        );
         assert_eq!(parse(json!({"action": "drop"})).unwrap(), Action::Drop);
-        assert_eq!(parse(json!({"action": "redact"})).unwrap(), Action::Redact { label: String::new() });
+        assert_eq!(
+            parse(json!({"action": "redact"})).unwrap(),
+            Action::Redact {
+                label: String::new()
+            }
+        );
         assert_eq!(
             parse(json!({"action": "redact", "label": "email"})).unwrap(),
-            Action::Redact { label: "email".into() }
+            Action::Redact {
+                label: "email".into()
+            }
         );
         assert_eq!(
             parse(json!({"action": "truncate_ip"})).unwrap(),
-            Action::TruncateIp { ipv4_prefix: 24, ipv6_prefix: 48 }
+            Action::TruncateIp {
+                ipv4_prefix: 24,
+                ipv6_prefix: 48
+            }
         );
         assert_eq!(
             parse(json!({"action": "truncate_ip", "ipv4_prefix": 16, "ipv6_prefix": 64})).unwrap(),
-            Action::TruncateIp { ipv4_prefix: 16, ipv6_prefix: 64 }
+            Action::TruncateIp {
+                ipv4_prefix: 16,
+                ipv6_prefix: 64
+            }
         );
         assert_eq!(
             parse(json!({"action": "generalize_time", "unit": "minute"})).unwrap(),
-            Action::GeneralizeTime { unit: TimeUnit::Minute }
+            Action::GeneralizeTime {
+                unit: TimeUnit::Minute
+            }
         );
-        assert_eq!(parse(json!({"action": "mask"})).unwrap(), Action::Mask { keep_last: 4 });
+        assert_eq!(
+            parse(json!({"action": "mask"})).unwrap(),
+            Action::Mask { keep_last: 4 }
+        );
         assert_eq!(parse(json!({"action": "email"})).unwrap(), Action::Email);
-        assert_eq!(parse(json!({"action": "pseudonymize"})).unwrap(), Action::Pseudonymize);
-        let Action::Detect { detectors, pseudonymize_identities } =
-            parse(json!({"action": "detect", "detectors": ["email", "jwt"], "identities": "redact"})).unwrap()
+        assert_eq!(
+            parse(json!({"action": "pseudonymize"})).unwrap(),
+            Action::Pseudonymize
+        );
+        let Action::Detect {
+            detectors,
+            pseudonymize_identities,
+        } = parse(
+            json!({"action": "detect", "detectors": ["email", "jwt"], "identities": "redact"}),
+        )
+        .unwrap()
         else {
             panic!()
         };
@@ -243,19 +338,67 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_the_reason() {
         let cases = [
-            (json!({"action": "hash"}), "fields[0].action", "unknown action"),
-            (json!({"action": 3}), "fields[0].action", "expected a string"),
+            (
+                json!({"action": "hash"}),
+                "fields[0].action",
+                "unknown action",
+            ),
+            (
+                json!({"action": 3}),
+                "fields[0].action",
+                "expected a string",
+            ),
             (json!({"path": "a"}), "fields[0]", "missing \"action\""),
-            (json!({"action": "keep", "label": "x"}), "fields[0].label", "unknown option"),
-            (json!({"action": "redact", "lable": "x"}), "fields[0].lable", "unknown option"),
-            (json!({"action": "redact", "label": "Has Space"}), "fields[0].label", "expected"),
-            (json!({"action": "truncate_ip", "ipv4_prefix": 33}), "fields[0].ipv4_prefix", "0 to 32"),
-            (json!({"action": "truncate_ip", "ipv6_prefix": -1}), "fields[0].ipv6_prefix", "0 to 128"),
-            (json!({"action": "generalize_time", "unit": "week"}), "fields[0].unit", "\"hour\""),
-            (json!({"action": "mask", "keep_last": 99}), "fields[0].keep_last", "0 to 16"),
-            (json!({"action": "detect", "detectors": ["ssn"]}), "fields[0].detectors[0]", "unknown detector"),
-            (json!({"action": "detect", "detectors": "email"}), "fields[0].detectors", "list"),
-            (json!({"action": "detect", "identities": "hash"}), "fields[0].identities", "pseudonymize"),
+            (
+                json!({"action": "keep", "label": "x"}),
+                "fields[0].label",
+                "unknown option",
+            ),
+            (
+                json!({"action": "redact", "lable": "x"}),
+                "fields[0].lable",
+                "unknown option",
+            ),
+            (
+                json!({"action": "redact", "label": "Has Space"}),
+                "fields[0].label",
+                "expected",
+            ),
+            (
+                json!({"action": "truncate_ip", "ipv4_prefix": 33}),
+                "fields[0].ipv4_prefix",
+                "0 to 32",
+            ),
+            (
+                json!({"action": "truncate_ip", "ipv6_prefix": -1}),
+                "fields[0].ipv6_prefix",
+                "0 to 128",
+            ),
+            (
+                json!({"action": "generalize_time", "unit": "week"}),
+                "fields[0].unit",
+                "\"hour\"",
+            ),
+            (
+                json!({"action": "mask", "keep_last": 99}),
+                "fields[0].keep_last",
+                "0 to 16",
+            ),
+            (
+                json!({"action": "detect", "detectors": ["ssn"]}),
+                "fields[0].detectors[0]",
+                "unknown detector",
+            ),
+            (
+                json!({"action": "detect", "detectors": "email"}),
+                "fields[0].detectors",
+                "list",
+            ),
+            (
+                json!({"action": "detect", "identities": "hash"}),
+                "fields[0].identities",
+                "pseudonymize",
+            ),
         ];
         for (v, at, msg) in cases {
             let e = parse(v.clone()).unwrap_err();
@@ -266,13 +409,32 @@ mod tests {
 
     #[test]
     fn default_action_accepts_name_or_object() {
-        assert_eq!(Action::parse_value(&json!("drop"), "default_action").unwrap(), Action::Drop);
         assert_eq!(
-            Action::parse_value(&json!({"action": "redact", "label": "unknown"}), "default_action").unwrap(),
-            Action::Redact { label: "unknown".into() }
+            Action::parse_value(&json!("drop"), "default_action").unwrap(),
+            Action::Drop
         );
-        assert_eq!(Action::parse_value(&json!(1), "default_action").unwrap_err().at, "default_action");
-        assert_eq!(Action::parse_value(&json!("nope"), "default_action").unwrap_err().at, "default_action");
+        assert_eq!(
+            Action::parse_value(
+                &json!({"action": "redact", "label": "unknown"}),
+                "default_action"
+            )
+            .unwrap(),
+            Action::Redact {
+                label: "unknown".into()
+            }
+        );
+        assert_eq!(
+            Action::parse_value(&json!(1), "default_action")
+                .unwrap_err()
+                .at,
+            "default_action"
+        );
+        assert_eq!(
+            Action::parse_value(&json!("nope"), "default_action")
+                .unwrap_err()
+                .at,
+            "default_action"
+        );
     }
 
     #[test]
@@ -280,6 +442,10 @@ mod tests {
         assert!(Action::Pseudonymize.needs_key());
         assert!(Action::Email.needs_key());
         assert!(!Action::Keep.needs_key());
-        assert!(!Action::Detect { detectors: DetectorSet::all(), pseudonymize_identities: false }.needs_key());
+        assert!(!Action::Detect {
+            detectors: DetectorSet::all(),
+            pseudonymize_identities: false
+        }
+        .needs_key());
     }
 }

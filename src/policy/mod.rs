@@ -23,7 +23,6 @@ pub use action::Action;
 pub use presets::{preset_names, preset_text};
 
 use crate::error::ConfigError;
-use crate::json::scan::Scanner;
 use crate::path::{Path, Specificity};
 use serde_json::Value;
 
@@ -92,8 +91,7 @@ pub struct Policy {
     pub sink: Option<Value>,
 }
 
-/// Policies are operator files, but a deeply nested one would still overflow
-/// a small wasm stack in serde_json's recursive parser: bound it first.
+/// Policies are operator files; bound them anyway.
 const MAX_POLICY_DEPTH: usize = 32;
 const MAX_POLICY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -122,7 +120,10 @@ impl Policy {
             if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
                 return Err(ConfigError::new(
                     key.clone(),
-                    format!("unknown policy key (allowed: {})", TOP_LEVEL_KEYS.join(", ")),
+                    format!(
+                        "unknown policy key (allowed: {})",
+                        TOP_LEVEL_KEYS.join(", ")
+                    ),
                 ));
             }
         }
@@ -134,14 +135,22 @@ impl Policy {
                 let text = preset_text(name).ok_or_else(|| {
                     ConfigError::new(
                         "preset",
-                        format!("unknown preset {name:?}; expected one of {}", preset_names().join(", ")),
+                        format!(
+                            "unknown preset {name:?}; expected one of {}",
+                            preset_names().join(", ")
+                        ),
                     )
                 })?;
                 let Value::Object(p) = parse_document(text, "preset")? else {
                     return Err(ConfigError::new("preset", "preset is not an object"));
                 };
                 let at = format!("preset {name}");
-                parse_fields(p.get("fields"), &format!("{at}: fields"), Origin::Preset, &mut rules)?;
+                parse_fields(
+                    p.get("fields"),
+                    &format!("{at}: fields"),
+                    Origin::Preset,
+                    &mut rules,
+                )?;
                 if let Some(d) = p.get("default_action") {
                     default_action = Action::parse_value(d, &format!("{at}: default_action"))?;
                 }
@@ -168,7 +177,12 @@ impl Policy {
                 None => OnError::ErrorRecord,
                 Some(Value::String(s)) if s == "error_record" => OnError::ErrorRecord,
                 Some(Value::String(s)) if s == "drop" => OnError::Drop,
-                Some(_) => return Err(ConfigError::new("on_error", "expected \"error_record\" or \"drop\"")),
+                Some(_) => {
+                    return Err(ConfigError::new(
+                        "on_error",
+                        "expected \"error_record\" or \"drop\"",
+                    ))
+                }
             },
             pseudonym_bits: match top.get("pseudonym_bits") {
                 None => 64,
@@ -176,7 +190,12 @@ impl Policy {
                     .as_u64()
                     .filter(|b| (64..=256).contains(b) && b % 8 == 0)
                     .and_then(|b| u32::try_from(b).ok())
-                    .ok_or_else(|| ConfigError::new("pseudonym_bits", "expected a multiple of 8 from 64 to 256"))?,
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "pseudonym_bits",
+                            "expected a multiple of 8 from 64 to 256",
+                        )
+                    })?,
             },
             active_key: parse_keys(top.get("keys"))?,
             aggregate: top.get("aggregate").cloned(),
@@ -191,54 +210,74 @@ impl Policy {
     }
 }
 
-/// Parses JSON text after checking its size and depth without recursion.
+/// Parses JSON text without recursion (see `json::value`).
 pub(crate) fn parse_document(text: &str, what: &str) -> Result<Value, ConfigError> {
     if text.len() > MAX_POLICY_BYTES {
         return Err(ConfigError::new(what, "larger than 4 MiB"));
     }
-    let mut sc = Scanner::new(text.as_bytes(), MAX_POLICY_DEPTH);
-    loop {
-        match sc.next_token() {
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) => return Err(ConfigError::new(what, format!("not valid JSON ({e})"))),
-        }
-    }
-    serde_json::from_str(text).map_err(|e| ConfigError::new(what, format!("not valid JSON ({e})")))
+    crate::json::value::parse(text, MAX_POLICY_DEPTH).map_err(|e| {
+        // For the message only: serde_json says where (line and column).
+        // The depth was bounded above, so its recursion stays shallow.
+        let detail = match e {
+            crate::json::JsonError::TooDeep => {
+                format!("nested deeper than {MAX_POLICY_DEPTH} levels")
+            }
+            _ => serde_json::from_str::<serde::de::IgnoredAny>(text)
+                .err()
+                .map_or_else(|| e.to_string(), |se| se.to_string()),
+        };
+        ConfigError::new(what, format!("not valid JSON ({detail})"))
+    })
 }
 
-fn parse_fields(v: Option<&Value>, at: &str, origin: Origin, rules: &mut Vec<Rule>) -> Result<(), ConfigError> {
+fn parse_fields(
+    v: Option<&Value>,
+    at: &str,
+    origin: Origin,
+    rules: &mut Vec<Rule>,
+) -> Result<(), ConfigError> {
     let items = match v {
         None => return Ok(()),
         Some(Value::Array(items)) => items,
         Some(_) => return Err(ConfigError::new(at, "expected a list of rules")),
     };
     for (i, item) in items.iter().enumerate() {
-        let rat = format!("{at}[{i}]");
-        let Value::Object(rule) = item else {
-            return Err(ConfigError::new(rat, "expected {\"path\": ..., \"action\": ...}"));
-        };
-        let path_text = match rule.get("path") {
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(ConfigError::new(format!("{rat}.path"), "expected a string")),
-            None => return Err(ConfigError::new(rat, "missing \"path\"")),
-        };
-        let path = Path::parse(&path_text, &format!("{rat}.path"))?;
-        let ignore_case = match rule.get("ignore_case") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(ConfigError::new(format!("{rat}.ignore_case"), "expected true or false")),
-        };
-        let action = Action::parse(rule, &rat, &["path", "ignore_case", "note"])?;
-        rules.push(Rule {
-            path_text,
-            path,
-            action,
-            ignore_case,
-            origin,
-        });
+        // Locations are built only on error: formatting on the success path
+        // deepened the call stack past WAMR's default 8 KiB at start-up.
+        let rule = parse_rule(item, origin)
+            .map_err(|e| ConfigError::new(format!("{at}[{i}]{}", e.at), e.message))?;
+        rules.push(rule);
     }
     Ok(())
+}
+
+/// Parses one rule; error locations are relative to the rule (`.path`, `.label`, or empty).
+fn parse_rule(item: &Value, origin: Origin) -> Result<Rule, ConfigError> {
+    let Value::Object(rule) = item else {
+        return Err(ConfigError::new(
+            "",
+            "expected {\"path\": ..., \"action\": ...}",
+        ));
+    };
+    let path_text = match rule.get("path") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ConfigError::new(".path", "expected a string")),
+        None => return Err(ConfigError::new("", "missing \"path\"")),
+    };
+    let path = Path::parse(&path_text, ".path")?;
+    let ignore_case = match rule.get("ignore_case") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ConfigError::new(".ignore_case", "expected true or false")),
+    };
+    let action = Action::parse(rule, "", &["path", "ignore_case", "note"])?;
+    Ok(Rule {
+        path_text,
+        path,
+        action,
+        ignore_case,
+        origin,
+    })
 }
 
 fn parse_limits(v: Option<&Value>) -> Result<Limits, ConfigError> {
@@ -253,12 +292,19 @@ fn parse_limits(v: Option<&Value>) -> Result<Limits, ConfigError> {
             val.as_u64()
                 .filter(|n| (lo..=hi).contains(n))
                 .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| ConfigError::new(at.clone(), format!("expected an integer from {lo} to {hi}")))
+                .ok_or_else(|| {
+                    ConfigError::new(at.clone(), format!("expected an integer from {lo} to {hi}"))
+                })
         };
         match k.as_str() {
             "max_record_bytes" => limits.max_record_bytes = n(2, 16 * 1024 * 1024)?,
             "max_depth" => limits.max_depth = n(1, 1024)?,
-            _ => return Err(ConfigError::new(at, "unknown limit (allowed: max_record_bytes, max_depth)")),
+            _ => {
+                return Err(ConfigError::new(
+                    at,
+                    "unknown limit (allowed: max_record_bytes, max_depth)",
+                ))
+            }
         }
     }
     Ok(limits)
@@ -267,13 +313,18 @@ fn parse_limits(v: Option<&Value>) -> Result<Limits, ConfigError> {
 fn parse_keys(v: Option<&Value>) -> Result<Option<String>, ConfigError> {
     let Some(v) = v else { return Ok(None) };
     let Value::Object(m) = v else {
-        return Err(ConfigError::new("keys", "expected {\"active\": \"<key id>\"}"));
+        return Err(ConfigError::new(
+            "keys",
+            "expected {\"active\": \"<key id>\"}",
+        ));
     };
     let mut active = None;
     for (k, val) in m {
         match (k.as_str(), val) {
             ("active", Value::String(s)) => active = Some(s.clone()),
-            ("active", _) => return Err(ConfigError::new("keys.active", "expected a key id string")),
+            ("active", _) => {
+                return Err(ConfigError::new("keys.active", "expected a key id string"))
+            }
             _ => {
                 return Err(ConfigError::new(
                     format!("keys.{k}"),

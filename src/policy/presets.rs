@@ -7,7 +7,10 @@ const PRESETS: &[(&str, &str)] = &[
 
 /// The policy text of a preset.
 pub fn preset_text(name: &str) -> Option<&'static str> {
-    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
 
 pub fn preset_names() -> Vec<&'static str> {

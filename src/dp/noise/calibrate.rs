@@ -26,12 +26,16 @@ pub fn laplace_scale_for(epsilon: Scale, l1_sensitivity: u64) -> Result<Scale, N
     let num = l1_sensitivity
         .checked_mul(epsilon.den())
         .ok_or(NoiseError::Overflow)?;
-    Scale::new(num, epsilon.num())
+    let scale = Scale::new(num, epsilon.num())?;
+    if scale.exceeds(MAX_SAMPLER_SCALE) {
+        return Err(NoiseError::ScaleTooLarge);
+    }
+    Ok(scale)
 }
 
 /// Smallest decimal `σ = a/10^k` with `σ² >= Δ₂²/(2ρ)`, so that the discrete
-/// Gaussian is `ρ`-zCDP (Canonne–Kamath–Steinke 2020, Theorem 14: the same
-/// `Δ₂²/(2σ²)` as the continuous Gaussian). The comparison is exact integer
+/// Gaussian is `ρ`-zCDP (Canonne–Kamath–Steinke 2020 show the discrete
+/// Gaussian is `Δ₂²/(2σ²)`-zCDP, exactly like the continuous one). The comparison is exact integer
 /// arithmetic; `k <= 8` is as large as keeps `a < 2^28`, giving 8–9
 /// significant digits while keeping the sampler on its fast path.
 pub fn gaussian_sigma_for_rho(
@@ -91,7 +95,8 @@ fn smallest_sigma_numerator(rho: Scale, s: u64, den: u64) -> Result<u64, NoiseEr
 }
 
 /// `ε` such that `ρ`-zCDP implies `(ε, δ)`-DP, by the conversion of
-/// Canonne, Kamath and Steinke (2020, Corollary 13):
+/// Canonne, Kamath and Steinke (2020, §2.3, applied to the Rényi bound
+/// `D_α <= αρ` that defines zCDP):
 /// `ε = inf_{α>1} αρ + (ln(1/δ) + (α−1)·ln(1−1/α) − ln α)/(α−1)`,
 /// which is never worse than the classic `ρ + 2√(ρ·ln(1/δ))` (Bun–Steinke
 /// 2016); the smaller of the two is returned. Every `α` gives a valid bound,
@@ -234,6 +239,12 @@ mod tests {
         assert!(laplace_scale_for(eps, 0).is_err());
         let huge = Scale::new(1, u64::MAX).unwrap();
         assert_eq!(laplace_scale_for(huge, 2), Err(NoiseError::Overflow));
+        let tiny_eps = Scale::new(1, 1 << 40).unwrap();
+        assert_eq!(
+            laplace_scale_for(tiny_eps, 1 << 10),
+            Err(NoiseError::ScaleTooLarge)
+        );
+        assert!(laplace_scale_for(tiny_eps, 1 << 8).is_ok());
     }
 
     #[test]

@@ -62,11 +62,19 @@ pub(crate) fn laplace_halfwidth(t: f64, confidence: f64) -> u64 {
         0
     };
     let holds = |h: u64| laplace_log_tail(t, h) <= log_target;
-    // Settle the float guess onto the exact boundary.
-    while !holds(h) {
+    // Settle the float guess onto the exact boundary. The guess is off by at
+    // most a step or two; the caps only matter beyond 2^52, where f64 no
+    // longer resolves single steps and the guess is as good as it gets.
+    for _ in 0..64 {
+        if holds(h) {
+            break;
+        }
         h = h.saturating_add(1);
     }
-    while h > 0 && holds(h.saturating_sub(1)) {
+    for _ in 0..64 {
+        if h == 0 || !holds(h.saturating_sub(1)) {
+            break;
+        }
         h = h.saturating_sub(1);
     }
     h
@@ -341,6 +349,19 @@ mod tests {
             assert!(laplace_log_tail(t, h) <= (-c).ln_1p());
             assert!(h == 0 || laplace_log_tail(t, h - 1) > (-c).ln_1p(), "t={t}");
         }
+    }
+
+    #[test]
+    fn extreme_scales_and_confidences_terminate_with_sane_values() {
+        let big = 2f64.powi(48);
+        let c = 1.0 - 1e-15;
+        // ln(1/(1−c)) ≈ 34.5: Laplace h ≈ 34.5·t; P(|N(0,1)| > 8.03) ≈ 1e-15.
+        let h = laplace_halfwidth(big, c) as f64;
+        assert!((h / big - 34.54).abs() < 0.05, "{h}");
+        let h = gaussian_halfwidth(big, c) as f64;
+        assert!((h / big - 8.03).abs() < 0.02, "{h}");
+        assert_eq!(laplace_halfwidth(2f64.powi(-30), c), 0);
+        assert_eq!(gaussian_halfwidth(2f64.powi(-30), c), 0);
     }
 
     #[test]

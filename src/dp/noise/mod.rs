@@ -6,38 +6,48 @@
 //! - [`sample_discrete_laplace`]`(t)` returns `k ∈ ℤ` with
 //!   `P(k) = (1 − e^{−1/t}) / (1 + e^{−1/t}) · e^{−|k|/t}` (the discrete
 //!   Laplace, a.k.a. two-sided geometric, distribution with scale `t`).
+//!   With `t = Δ/ε` it is ε-DP for L1 sensitivity `Δ` ([`laplace_scale_for`]).
 //! - [`sample_discrete_gaussian`]`(σ)` returns `k ∈ ℤ` with
 //!   `P(k) = e^{−k²/(2σ²)} / Σ_{j∈ℤ} e^{−j²/(2σ²)}` (the discrete Gaussian
-//!   `N_ℤ(0, σ²)`; note that its variance is slightly *below* `σ²`).
+//!   `N_ℤ(0, σ²)`; its variance is slightly *below* `σ²`). It is
+//!   `Δ₂²/(2σ²)`-zCDP ([`gaussian_sigma_for_rho`]).
 //!
-//! Both follow Canonne, Kamath and Steinke, "The Discrete Gaussian for
-//! Differential Privacy" (NeurIPS 2020), Algorithms 1–3:
+//! Scales are exact positive rationals ([`Scale`], e.g. parsed from `"2.5"`),
+//! up to [`MAX_SAMPLER_SCALE`].
 //!
-//! - Algorithm 1, `Bernoulli(e^{−γ})` for rational `γ = a/b`, lives in
-//!   [`bernoulli`]; it only draws `Bernoulli(a/(b·k))` coins, each of which
-//!   is one exact uniform integer compared with `a` ([`uniform`]).
-//! - Algorithm 2, the discrete Laplace with rational scale `num/den`, lives in
-//!   [`laplace`].
-//! - Algorithm 3, the discrete Gaussian with rational `σ = n/d`, lives in
-//!   [`gaussian`]: it proposes from the discrete Laplace with integer scale
-//!   `t = ⌊σ⌋ + 1` and accepts with probability
-//!   `exp(−(|y| − σ²/t)² / (2σ²))`, computed exactly as a ratio of integers.
+//! Both samplers follow Canonne, Kamath and Steinke, "The Discrete Gaussian
+//! for Differential Privacy" (NeurIPS 2020), Algorithms 1–3:
+//!
+//! - Algorithm 1, `Bernoulli(e^{−γ})` for rational `γ = a/b` (`bernoulli.rs`):
+//!   only `Bernoulli(a/(b·k))` coins, each one exact uniform integer compared
+//!   with `a`.
+//! - Algorithm 2, the discrete Laplace with rational scale (`laplace.rs`).
+//! - Algorithm 3, the discrete Gaussian with rational `σ = n/d`
+//!   (`gaussian.rs`): proposals from the discrete Laplace with integer scale
+//!   `t = ⌊σ⌋ + 1`, accepted with probability `exp(−(|y| − σ²/t)² / (2σ²))`
+//!   computed exactly as a ratio of integers.
+//!
+//! Each file states why its output has exactly the stated distribution.
 //!
 //! # Why the output is exact
 //!
-//! The only source of randomness is `RngCore::next_u64`/`next_u32`, read as
-//! uniform bits. Every random decision is either a uniform integer below a
-//! bound (rejection sampling, so no modulo bias) or a comparison of such an
-//! integer with an exact integer numerator. All arithmetic is on `u64`,
-//! `u128` or the fixed-width [`natural::U512`]; every operation is checked,
-//! and a value that would not fit returns [`NoiseError::Overflow`] instead of
-//! silently rounding. The sampling path (this file, `uniform.rs`,
-//! `natural.rs`, `bernoulli.rs`, `laplace.rs`, `gaussian.rs`) contains no
-//! floating-point type or literal at all; a test scans those sources to keep
-//! it that way. Floating-point, which Mironov (CCS 2012) showed leaks the
-//! secret through the low bits of textbook Laplace noise, appears only in
-//! [`ci`] and [`calibrate`], which report accuracy and suggest parameters and
-//! never touch a sample.
+//! The only source of randomness is the generator's words, read as uniform
+//! bits. Every random decision is a uniform integer below a bound, drawn by
+//! rejection (`uniform.rs`: masked bits from a pooled word for bounds up to
+//! `2^32`, Lemire's multiply-and-reject or masked words above), never by a
+//! biased modulo, or a comparison of such an integer with an exact
+//! numerator. All arithmetic is on `u64`, `u128` or a fixed-width 512-bit
+//! integer (`natural.rs`) that holds every intermediate for `u64`
+//! numerators and denominators; every operation is checked, and a value that
+//! would not fit returns [`NoiseError::Overflow`] instead of rounding.
+//!
+//! The sampling path (this file, `uniform.rs`, `natural.rs`, `bernoulli.rs`,
+//! `laplace.rs`, `gaussian.rs`) contains no floating-point type, method or
+//! literal at all, tests included; a test scans those sources to keep it that
+//! way. Floating point, which Mironov (CCS 2012) showed leaks the secret
+//! through the low bits of textbook Laplace noise, appears only in
+//! [`ci_halfwidth`] and the calibration helpers, which report accuracy and
+//! suggest parameters and never touch a sample.
 //!
 //! # Bounded loops
 //!
@@ -47,6 +57,13 @@
 //! [`NoiseError::IterationLimit`]: the caller fails closed and releases
 //! nothing. Conditioned on success the output distribution differs from the
 //! exact one by at most that probability in total variation.
+//!
+//! # Randomness
+//!
+//! Production noise comes from [`NoiseRng`]: ChaCha20 seeded from the host
+//! (`getrandom`, WASI `random_get` on `wasm32-wasip1`) and rekeyed every
+//! [`RESEED_INTERVAL_BYTES`]. The samplers are generic over
+//! `rand_core::RngCore`, so tests use seeded generators.
 //!
 //! # Timing
 //!
@@ -64,6 +81,9 @@ mod rng;
 mod scale;
 mod uniform;
 
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod exact_tests;
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod stat_tests;

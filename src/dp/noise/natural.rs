@@ -15,6 +15,8 @@ pub(crate) trait Natural: Copy + Ord {
     fn checked_sub(self, rhs: Self) -> Option<Self>;
     fn checked_mul(self, rhs: Self) -> Option<Self>;
     fn checked_mul_u64(self, rhs: u64) -> Option<Self>;
+    /// `a·b`, or `None` if it does not fit (never `None` for [`U512`]).
+    fn product(a: u128, b: u128) -> Option<Self>;
     /// A uniform value in `[0, self)`; `self` must be positive.
     fn uniform_below<C: Coins + ?Sized>(self, coins: &mut C) -> Result<Self, NoiseError>;
 }
@@ -34,6 +36,9 @@ impl Natural for u128 {
     }
     fn checked_mul_u64(self, rhs: u64) -> Option<Self> {
         u128::checked_mul(self, u128::from(rhs))
+    }
+    fn product(a: u128, b: u128) -> Option<Self> {
+        a.checked_mul(b)
     }
     fn uniform_below<C: Coins + ?Sized>(self, coins: &mut C) -> Result<Self, NoiseError> {
         coins.below_u128(self)
@@ -65,6 +70,14 @@ impl U512 {
             }
         }
         bits
+    }
+
+    /// Number of limbs up to and including the highest non-zero one.
+    fn used_limbs(&self) -> usize {
+        self.limbs
+            .iter()
+            .rposition(|l| *l != 0)
+            .map_or(0, |top| top.saturating_add(1))
     }
 
     /// The value if it fits `u128`.
@@ -157,30 +170,26 @@ impl Natural for U512 {
     }
 
     fn checked_mul(self, rhs: Self) -> Option<Self> {
+        // Schoolbook over the significant limbs only; row i's final carry
+        // lands in limb i + b_len, which no earlier row has written.
+        let (a_len, b_len) = (self.used_limbs(), rhs.used_limbs());
         let mut out = U512::ZERO;
-        for (i, a) in self.limbs.iter().enumerate() {
-            if *a == 0 {
-                continue;
-            }
+        for (i, a) in self.limbs.iter().take(a_len).enumerate() {
             let mut carry: u64 = 0;
-            for (j, b) in rhs.limbs.iter().enumerate() {
-                let k = i.checked_add(j)?;
-                match out.limbs.get_mut(k) {
+            for (j, b) in rhs.limbs.iter().take(b_len).enumerate() {
+                match out.limbs.get_mut(i.checked_add(j)?) {
                     Some(slot) => {
                         let (lo, hi) = mul_add2(*a, *b, *slot, carry);
                         *slot = lo;
                         carry = hi;
                     }
                     // Past the top limb: any non-zero contribution overflows.
-                    None => {
-                        if *b != 0 || carry != 0 {
-                            return None;
-                        }
-                    }
+                    None if carry == 0 && (*a == 0 || *b == 0) => {}
+                    None => return None,
                 }
             }
             if carry != 0 {
-                return None;
+                *out.limbs.get_mut(i.checked_add(b_len)?)? = carry;
             }
         }
         Some(out)
@@ -199,6 +208,19 @@ impl Natural for U512 {
         } else {
             Some(out)
         }
+    }
+
+    fn product(a: u128, b: u128) -> Option<Self> {
+        // 2×2-limb schoolbook: a·b < 2^256 always fits.
+        let (a0, a1) = halves(a);
+        let (b0, b1) = halves(b);
+        let (r0, c) = mul_add2(a0, b0, 0, 0);
+        let (r1, r2) = mul_add2(a0, b1, c, 0);
+        let (r1, c) = mul_add2(a1, b0, r1, 0);
+        let (r2, r3) = mul_add2(a1, b1, r2, c);
+        Some(U512 {
+            limbs: [r0, r1, r2, r3, 0, 0, 0, 0],
+        })
     }
 
     fn uniform_below<C: Coins + ?Sized>(self, coins: &mut C) -> Result<Self, NoiseError> {
@@ -263,6 +285,40 @@ mod tests {
             }
             assert_eq!(big(a).bit_len(), 128 - a.leading_zeros());
         }
+    }
+
+    #[test]
+    fn widening_product_matches_general_multiplication() {
+        let vals = [
+            0u128,
+            1,
+            3,
+            u64::MAX as u128,
+            1 << 64,
+            (1 << 64) + 7,
+            u128::MAX,
+            u128::MAX - 12345,
+            0xdead_beef_cafe_babe_0123_4567_89ab_cdef,
+        ];
+        for &a in &vals {
+            for &b in &vals {
+                let general = big(a).checked_mul(big(b)).unwrap();
+                assert_eq!(U512::product(a, b), Some(general), "{a} * {b}");
+                assert_eq!(<u128 as Natural>::product(a, b), a.checked_mul(b));
+            }
+        }
+        // (a·b)·c = a·(b·c) and a·(b − c) = a·b − a·c across limb boundaries.
+        let (a, b, c) = (
+            u128::MAX - 5,
+            (1u128 << 100) + 3,
+            0xffff_0000_ffff_0000_1234u128,
+        );
+        let ab = U512::product(a, b).unwrap();
+        let bc = U512::product(b, c).unwrap();
+        assert_eq!(ab.checked_mul(big(c)), big(a).checked_mul(bc));
+        let lhs = big(a).checked_mul(big(b - c)).unwrap();
+        let rhs = ab.checked_sub(U512::product(a, c).unwrap()).unwrap();
+        assert_eq!(lhs, rhs);
     }
 
     #[test]

@@ -44,16 +44,19 @@ impl<R: RngCore + ?Sized> Coins for R {
     }
 }
 
-/// Bounds up to this are drawn bit by bit with the Fast Dice Roller.
-const FDR_MAX_BOUND: u64 = 1 << 32;
+/// Bounds up to this are drawn from the bit pool; larger ones take whole
+/// words (Lemire).
+const POOL_MAX_BOUND: u64 = 1 << 32;
 
-/// The coins used by the public samplers: random bits are taken from a
-/// 64-bit word one at a time, and small bounds are drawn with Lumbroso's Fast
-/// Dice Roller ("Optimal Discrete Uniform Generation from Coin Flips", 2013),
-/// which needs about `log2(bound) + 2` bits instead of a whole word. Most
-/// draws in the samplers are `Bernoulli(1/k)` for small `k` or a fair sign,
-/// so one ChaCha20 word serves several of them. Unused bits are dropped with
-/// the pool at the end of a sample.
+/// The coins used by the public samplers: a draw below a small bound `n`
+/// takes only `⌈log2 n⌉` bits from a buffered 64-bit word (masked rejection:
+/// the bits are a uniform value below `2^b`, kept if below `n`, so each try
+/// succeeds with probability above 1/2), instead of a whole word per draw.
+/// Most draws in the samplers are `Bernoulli(1/k)` for small `k` or a fair
+/// sign, so one ChaCha20 word serves several of them. Bits left in a word too
+/// short for the next draw are dropped, as is the pool at the end of a
+/// sample; dropping is decided by counts, never by bit values, so it does not
+/// bias anything.
 pub(crate) struct BitPool<'a, R: RngCore + ?Sized> {
     rng: &'a mut R,
     word: u64,
@@ -69,40 +72,34 @@ impl<'a, R: RngCore + ?Sized> BitPool<'a, R> {
         }
     }
 
-    fn next_bit(&mut self) -> u64 {
-        if self.left == 0 {
+    /// `bits` (1..=32) fresh uniform bits as an integer.
+    fn take_bits(&mut self, bits: u32) -> u64 {
+        if self.left < bits {
             self.word = self.rng.next_u64();
             self.left = 64;
         }
-        let bit = self.word & 1;
-        self.word = self.word.checked_shr(1).unwrap_or(0);
-        self.left = self.left.saturating_sub(1);
-        bit
+        let mask = u64::MAX
+            .checked_shr(64u32.saturating_sub(bits))
+            .unwrap_or(0);
+        let value = self.word & mask;
+        self.word = self.word.checked_shr(bits).unwrap_or(0);
+        self.left = self.left.saturating_sub(bits);
+        value
     }
 
-    /// Uniform in `[0, n)` for `1 <= n <= 2^32`. Invariant: `c` is uniform
-    /// in `[0, v)`. Each doubling appends a fair bit; once `v >= n`, either
-    /// `c < n` (return it: uniform on `[0, n)`) or `c − n` is uniform on
-    /// `[0, v − n)` and we continue. Since `v < 2n` at a check, a check fails
-    /// with probability below 1/2, so [`MAX_DRAWS`] checks all fail with
-    /// probability below `2^-256`.
-    fn fast_dice_roller(&mut self, n: u64) -> Result<u64, NoiseError> {
-        let (mut v, mut c) = (1u64, 0u64);
-        let mut checks: u32 = 0;
-        while checks < MAX_DRAWS {
-            // v < n <= 2^32 here, so neither doubling overflows.
-            v = v.checked_mul(2).ok_or(NoiseError::Overflow)?;
-            c = c
-                .checked_mul(2)
-                .and_then(|c2| c2.checked_add(self.next_bit()))
-                .ok_or(NoiseError::Overflow)?;
-            if v >= n {
-                if c < n {
-                    return Ok(c);
-                }
-                v = v.checked_sub(n).ok_or(NoiseError::Overflow)?;
-                c = c.checked_sub(n).ok_or(NoiseError::Overflow)?;
-                checks = checks.saturating_add(1);
+    /// Uniform in `[0, n)` for `1 <= n <= 2^32`, by masked rejection on
+    /// `b = bitlen(n − 1)` pool bits; each try keeps a value with probability
+    /// `n/2^b > 1/2`, so [`MAX_DRAWS`] failures have probability `< 2^-256`.
+    fn below_small(&mut self, n: u64) -> Result<u64, NoiseError> {
+        let max = n.checked_sub(1).ok_or(NoiseError::Overflow)?;
+        if max == 0 {
+            return Ok(0);
+        }
+        let bits = 64u32.saturating_sub(max.leading_zeros());
+        for _ in 0..MAX_DRAWS {
+            let candidate = self.take_bits(bits);
+            if candidate <= max {
+                return Ok(candidate);
             }
         }
         Err(NoiseError::IterationLimit)
@@ -114,8 +111,8 @@ impl<R: RngCore + ?Sized> Coins for BitPool<'_, R> {
         if bound == 0 {
             return Err(NoiseError::Overflow);
         }
-        if bound <= FDR_MAX_BOUND {
-            self.fast_dice_roller(bound)
+        if bound <= POOL_MAX_BOUND {
+            self.below_small(bound)
         } else {
             uniform_below_u64(bound, self.rng)
         }
@@ -133,7 +130,7 @@ impl<R: RngCore + ?Sized> Coins for BitPool<'_, R> {
         }
     }
     fn bit(&mut self) -> Result<bool, NoiseError> {
-        Ok(self.next_bit() == 1)
+        Ok(self.take_bits(1) == 1)
     }
 }
 
@@ -325,25 +322,28 @@ mod tests {
 
     /// Exhaustive: over all 2^16 bit strings of length 16, the runs that
     /// finish within those bits give every value exactly the same count
-    /// (each check point splits its mass evenly among `[0, n)`).
+    /// (each try splits its mass evenly among `[0, n)`).
     #[test]
-    fn fast_dice_roller_is_exactly_uniform_over_all_bit_strings() {
+    fn pool_draws_are_exactly_uniform_over_all_bit_strings() {
         for n in [1u64, 2, 3, 5, 6, 7, 10, 12, 100, 1000] {
             let mut counts = vec![0u64; n as usize];
             let mut unfinished = 0u64;
             for w in 0..(1u64 << 16) {
                 let mut words = Words(vec![w, 0]);
                 let mut pool = BitPool::new(&mut words);
-                let v = pool.fast_dice_roller(n).unwrap();
+                let v = pool.below_small(n).unwrap();
                 let used = 64 - pool.left;
-                if pool.rng.0.len() == 1 && used <= 16 {
+                if pool.rng.0.len() == 1 && used <= 16 && used > 0 || n == 1 {
                     counts[v as usize] += 1;
                 } else {
                     unfinished += 1;
                 }
             }
             let first = counts[0];
-            assert!(first > 0 && counts.iter().all(|c| *c == first), "n={n}: {counts:?}");
+            assert!(
+                first > 0 && counts.iter().all(|c| *c == first),
+                "n={n}: {counts:?}"
+            );
             // Unfinished mass is the leftover that no check resolved.
             assert_eq!(first * n + unfinished, 1 << 16);
             assert!(unfinished * 2 < 1 << 16, "n={n}: {unfinished}");

@@ -8,14 +8,20 @@
 //! right after the call.
 #![allow(unsafe_code)]
 
-use super::{preopens, AggregateFilter, ScrubFilter};
+use super::{preopens, AggregateFilter, ScrubFilter, TrapGuard};
 use std::cell::Cell;
 
 thread_local! {
     /// Taken out for the duration of a call (see the module docs of `fluent_bit`).
     static SCRUB: Cell<Option<Box<ScrubFilter>>> = const { Cell::new(None) };
     static AGGREGATE: Cell<Option<Box<AggregateFilter>>> = const { Cell::new(None) };
+    static SCRUB_GUARD: TrapGuard = const { TrapGuard::new() };
+    static AGGREGATE_GUARD: TrapGuard = const { TrapGuard::new() };
 }
+
+/// Returned without any work once calls keep trapping (see `TrapGuard`).
+static SCRUB_TRAPPED: &[u8] = b"{\"dp_audit_error\":\"trapped\"}\0";
+static DROP: &[u8] = b"\0";
 
 /// Views the record the host passed, or `None` for the null pointer the host
 /// uses for records that did not fit its app heap.
@@ -46,6 +52,9 @@ pub unsafe extern "C" fn dp_scrub(
     record: *const u8,
     record_len: i32,
 ) -> *const u8 {
+    if !SCRUB_GUARD.with(TrapGuard::enter) {
+        return SCRUB_TRAPPED.as_ptr();
+    }
     let mut state = SCRUB
         .with(Cell::take)
         .unwrap_or_else(|| Box::new(ScrubFilter::from_dirs(&preopens::dirs())));
@@ -55,6 +64,7 @@ pub unsafe extern "C" fn dp_scrub(
     // The pointer stays valid: the buffer lives in the boxed state, which is
     // put back (not moved or dropped) until the next call.
     SCRUB.with(|slot| slot.set(Some(state)));
+    SCRUB_GUARD.with(TrapGuard::leave);
     ptr
 }
 
@@ -73,6 +83,9 @@ pub unsafe extern "C" fn dp_aggregate(
     record: *const u8,
     record_len: i32,
 ) -> *const u8 {
+    if !AGGREGATE_GUARD.with(TrapGuard::enter) {
+        return DROP.as_ptr();
+    }
     let mut state = AGGREGATE
         .with(Cell::take)
         .unwrap_or_else(|| Box::new(AggregateFilter::from_dirs(&preopens::dirs())));
@@ -83,5 +96,6 @@ pub unsafe extern "C" fn dp_aggregate(
     let secs = i64::from(u32::from_ne_bytes(time_sec.to_ne_bytes()));
     let ptr = state.aggregate(bytes, secs).as_ptr();
     AGGREGATE.with(|slot| slot.set(Some(state)));
+    AGGREGATE_GUARD.with(TrapGuard::leave);
     ptr
 }

@@ -61,14 +61,19 @@ impl Engine {
             .map(|p| Path::parse_literal(p, "aggregate"))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
-        let dir = policy_path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let dir = policy_path
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
         let state = FileState::new(dir);
         let snapshot_key = format!("{}/windows", cfg.budget.ledger_key);
         let aggregator = match state.get(&snapshot_key) {
             Ok(Some((bytes, _))) => match std::str::from_utf8(&bytes)
                 .map_err(|_| "not UTF-8")
-                .and_then(|s| Aggregator::restore(cfg.clone(), s).map_err(|_| "unreadable or from another configuration"))
-            {
+                .and_then(|s| {
+                    Aggregator::restore(cfg.clone(), s)
+                        .map_err(|_| "unreadable or from another configuration")
+                }) {
                 Ok(a) => a,
                 Err(why) => {
                     eprintln!("dp-audit: open windows from the last run discarded ({why}); the budget ledger is kept");
@@ -94,8 +99,11 @@ impl Engine {
 
     /// Returns the release records this record's arrival produced.
     fn ingest(&mut self, record: &[u8], time_sec: i64) -> Result<Vec<String>, String> {
-        self.scrubber.scrub(record, &mut self.scrubbed).map_err(|e| e.to_string())?;
-        let values = lookup(&self.scrubbed, &self.paths, self.max_depth).map_err(|e| e.to_string())?;
+        self.scrubber
+            .scrub(record, &mut self.scrubbed)
+            .map_err(|e| e.to_string())?;
+        let values =
+            lookup(&self.scrubbed, &self.paths, self.max_depth).map_err(|e| e.to_string())?;
         let fields: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
         let releases = self
             .aggregator
@@ -139,7 +147,9 @@ impl AggregateFilter {
     pub fn from_dirs(dirs: &[PathBuf]) -> AggregateFilter {
         let engine = Engine::load(dirs);
         if let Err(msg) = &engine {
-            eprintln!("dp-audit: dp_aggregate configuration error, nothing will be released: {msg}");
+            eprintln!(
+                "dp-audit: dp_aggregate configuration error, nothing will be released: {msg}"
+            );
         }
         AggregateFilter {
             engine,
@@ -174,7 +184,10 @@ impl AggregateFilter {
                 Err(msg) => {
                     self.errors = self.errors.saturating_add(1);
                     if should_log(self.errors) {
-                        eprintln!("dp-audit: dp_aggregate: {msg}; records failed so far: {}", self.errors);
+                        eprintln!(
+                            "dp-audit: dp_aggregate: {msg}; records failed so far: {}",
+                            self.errors
+                        );
                     }
                 }
             }

@@ -21,6 +21,7 @@ pub use aggregate::AggregateFilter;
 use super::config_files::{load_from_dirs, Loaded};
 use crate::policy::OnError;
 use crate::scrubber::{write_error_record, ScrubError, Scrubber};
+use std::cell::Cell;
 use std::path::PathBuf;
 
 /// Errors are logged for the first records and then sparsely, so a stream
@@ -32,6 +33,63 @@ const LOG_EVERY: u64 = 10_000;
 /// goes to stderr, never its content.
 fn should_log(count: u64) -> bool {
     count <= LOG_FIRST || count % LOG_EVERY == 0
+}
+
+/// After this many calls in a row that trapped, a filter stops working and
+/// fails closed at once.
+const TRAP_LIMIT: u32 = 3;
+
+/// Notices calls that never returned. A trap (stack overflow at a small
+/// `wasm_stack_size`, out of memory) leaves Rust's shadow-stack pointer
+/// lowered; a filter that traps on every record would walk it out of its
+/// region and corrupt memory. After [`TRAP_LIMIT`] consecutive traps the
+/// filter does no more work: every record fails closed, with one message.
+pub struct TrapGuard {
+    in_call: Cell<bool>,
+    consecutive: Cell<u32>,
+    reported: Cell<bool>,
+}
+
+impl TrapGuard {
+    pub const fn new() -> TrapGuard {
+        TrapGuard {
+            in_call: Cell::new(false),
+            consecutive: Cell::new(0),
+            reported: Cell::new(false),
+        }
+    }
+
+    /// Starts a call; `false` means: fail closed without doing any work.
+    pub fn enter(&self) -> bool {
+        if self.in_call.get() {
+            self.consecutive
+                .set(self.consecutive.get().saturating_add(1));
+        }
+        if self.consecutive.get() >= TRAP_LIMIT {
+            self.in_call.set(false);
+            if !self.reported.replace(true) {
+                eprintln!(
+                    "dp-audit: {TRAP_LIMIT} calls in a row trapped (is wasm_stack_size too small? \
+                     the examples use 256K); every record now fails closed"
+                );
+            }
+            return false;
+        }
+        self.in_call.set(true);
+        true
+    }
+
+    /// Ends a call that returned normally.
+    pub fn leave(&self) {
+        self.in_call.set(false);
+        self.consecutive.set(0);
+    }
+}
+
+impl Default for TrapGuard {
+    fn default() -> Self {
+        TrapGuard::new()
+    }
 }
 
 /// Per-instance state of the scrub filter.
@@ -87,7 +145,10 @@ impl ScrubFilter {
                         } else {
                             ""
                         };
-                        eprintln!("dp-audit: {e}{hint}; records failed so far: {}", self.errors);
+                        eprintln!(
+                            "dp-audit: {e}{hint}; records failed so far: {}",
+                            self.errors
+                        );
                     }
                 }
                 emit
@@ -102,5 +163,31 @@ impl ScrubFilter {
         }
         self.out.push(0);
         &self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trap_guard_gives_up_after_consecutive_traps_only() {
+        let g = TrapGuard::new();
+        // Normal calls.
+        for _ in 0..10 {
+            assert!(g.enter());
+            g.leave();
+        }
+        // Two traps (enter without leave), then a good call resets the count.
+        assert!(g.enter());
+        assert!(g.enter());
+        assert!(g.enter());
+        g.leave();
+        // Three traps in a row: the fourth call fails closed, and stays so.
+        assert!(g.enter());
+        assert!(g.enter());
+        assert!(g.enter());
+        assert!(!g.enter());
+        assert!(!g.enter());
     }
 }

@@ -21,7 +21,10 @@ pub fn dirs() -> Vec<PathBuf> {
     // The bound only guards against a host that never fails.
     let mut out = Vec::new();
     for fd in 3u32..1024 {
-        let mut stat = Prestat { tag: u8::MAX, name_len: 0 };
+        let mut stat = Prestat {
+            tag: u8::MAX,
+            name_len: 0,
+        };
         // SAFETY: `stat` is a valid, writable `Prestat` with the layout the
         // WASI preview 1 ABI defines (u8 tag, then a u32 length on wasm32).
         if unsafe { fd_prestat_get(fd, &mut stat) } != ERRNO_SUCCESS {

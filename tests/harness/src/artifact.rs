@@ -138,11 +138,41 @@ impl LineOutcome {
 
 /// Feeds one JSON line through `host` with `tag` and the current time.
 pub fn process_line(host: &mut FluentBitHost, tag: &str, line: &[u8]) -> LineOutcome {
+    process_line_timed(host, tag, line, None)
+}
+
+/// Like [`process_line`], with the record's timestamp read from the top-level
+/// field `time_key` (RFC 3339 text or unix seconds), as a Fluent Bit parser
+/// with `Time_Key` sets it; the current time when absent or unreadable.
+pub fn process_line_timed(
+    host: &mut FluentBitHost,
+    tag: &str,
+    line: &[u8],
+    time_key: Option<&str>,
+) -> LineOutcome {
     match record_text(line) {
         Ok(None) => LineOutcome::Blank,
         Err(err) => LineOutcome::Rejected(err),
-        Ok(Some(text)) => LineOutcome::Processed(host.process(tag, RecordTime::now(), text)),
+        Ok(Some(text)) => {
+            let time = time_key
+                .and_then(|k| record_time(text, k))
+                .unwrap_or_else(RecordTime::now);
+            LineOutcome::Processed(host.process(tag, time, text))
+        }
     }
+}
+
+fn record_time(text: &str, key: &str) -> Option<RecordTime> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let (sec, nsec) = match v.get(key)? {
+        serde_json::Value::String(s) => dp_audit::scrub::time::parse_rfc3339(s)?,
+        serde_json::Value::Number(n) => (n.as_i64()?, 0),
+        _ => return None,
+    };
+    Some(RecordTime {
+        sec: u32::try_from(sec).ok()?,
+        nsec,
+    })
 }
 
 /// Feeds `lines` (JSON lines) through `host` with `tag` and the current time.

@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use crate::artifact::{process_line, LineOutcome, StagedConfig, DEFAULT_TAG, SCRUB_FUNCTION};
+use crate::artifact::{process_line_timed, LineOutcome, StagedConfig, DEFAULT_TAG, SCRUB_FUNCTION};
 use crate::fluent_bit::{
     CallReport, FluentBitConfig, FluentBitHost, HostLogLine, LogLevel, Outcome,
 };
@@ -23,15 +23,28 @@ usage:
       directory that is preopened, as `accessible_paths` would be.
       Defaults: --function dp_scrub, --tag dp.audit, sizes 8192 (Fluent Bit units:
       K=1000, M=1000^2; 8192 or less is ignored). --fuel prints `fuel/record N`.
+      --time-key FIELD sets each record's timestamp from that top-level field
+      (RFC 3339 or unix seconds), as a Fluent Bit parser's Time_Key does; without
+      it records are stamped with the current time.
   dp-audit-harness keygen > dp-audit.key
       32 random bytes from the OS as 64 hex characters and a newline.
-  (reserved: sample, calibrate, envoy)";
+  dp-audit-harness sample --mechanism laplace|gaussian --scale S -n N
+      N exact samples, one per line: laplace P(k) ~ exp(-|k|/S),
+      gaussian P(k) ~ exp(-k^2/(2 S^2)); S may be a decimal such as 2.5.
+  dp-audit-harness calibrate --mechanism M --sensitivity D
+                             (--epsilon E | --rho R | --halfwidth H)
+                             [--confidence 0.95] [--delta DELTA]
+      Privacy -> noise scale and confidence-interval half-width, or the
+      reverse (half-width -> epsilon). The Gaussian with --epsilon needs --delta.
+  (reserved: envoy)";
 
 /// A parsed command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     FluentBit(FluentBitArgs),
     Keygen,
+    Sample(crate::dp_cli::SampleArgs),
+    Calibrate(crate::dp_cli::CalibrateArgs),
     Help,
     /// Subcommands other issues will implement.
     Reserved(&'static str),
@@ -47,6 +60,7 @@ pub struct FluentBitArgs {
     pub fuel: bool,
     pub heap_size: Option<u64>,
     pub stack_size: Option<u64>,
+    pub time_key: Option<String>,
 }
 
 pub fn parse_args(args: &[String]) -> Result<Command, HarnessError> {
@@ -64,8 +78,8 @@ pub fn parse_args(args: &[String]) -> Result<Command, HarnessError> {
             }
             Ok(Command::Keygen)
         }
-        "sample" => Ok(Command::Reserved("sample")),
-        "calibrate" => Ok(Command::Reserved("calibrate")),
+        "sample" => crate::dp_cli::parse_sample(rest).map(Command::Sample),
+        "calibrate" => crate::dp_cli::parse_calibrate(rest).map(Command::Calibrate),
         "envoy" => Ok(Command::Reserved("envoy")),
         "-h" | "--help" | "help" => Ok(Command::Help),
         other => Err(HarnessError::config(other, "unknown subcommand")),
@@ -81,6 +95,7 @@ fn parse_fluent_bit(args: &[String]) -> Result<FluentBitArgs, HarnessError> {
     let mut fuel = false;
     let mut heap_size = None;
     let mut stack_size = None;
+    let mut time_key = None;
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
         let mut value = || {
@@ -97,6 +112,7 @@ fn parse_fluent_bit(args: &[String]) -> Result<FluentBitArgs, HarnessError> {
             "--fuel" => fuel = true,
             "--heap-size" => heap_size = Some(parse_size("--heap-size", &value()?)?),
             "--stack-size" => stack_size = Some(parse_size("--stack-size", &value()?)?),
+            "--time-key" => time_key = Some(value()?),
             other => return Err(HarnessError::config(other, "unknown flag")),
         }
     }
@@ -111,6 +127,7 @@ fn parse_fluent_bit(args: &[String]) -> Result<FluentBitArgs, HarnessError> {
         fuel,
         heap_size,
         stack_size,
+        time_key,
     })
 }
 
@@ -158,7 +175,7 @@ pub fn run_fluent_bit(
     for (index, line) in input.split(b'\n').enumerate() {
         let line_no = index.saturating_add(1);
         let line = line.map_err(io_err)?;
-        match process_line(&mut host, &args.tag, &line) {
+        match process_line_timed(&mut host, &args.tag, &line, args.time_key.as_deref()) {
             LineOutcome::Blank => {}
             LineOutcome::Rejected(err) => {
                 summary.rejected_lines = summary.rejected_lines.saturating_add(1);
@@ -298,9 +315,10 @@ mod tests {
         assert!(parse_args(&args(&["fluent-bit", "--bogus"])).is_err());
         assert!(parse_args(&args(&["fluent-bit", "--wasm"])).is_err());
         assert!(parse_args(&args(&["nope"])).is_err());
+        assert!(parse_args(&args(&["calibrate"])).is_err());
         assert_eq!(
-            parse_args(&args(&["calibrate"])).unwrap(),
-            Command::Reserved("calibrate")
+            parse_args(&args(&["envoy"])).unwrap(),
+            Command::Reserved("envoy")
         );
     }
 

@@ -181,8 +181,17 @@ impl FluentBitConfig {
 
     /// wasmtime `max_wasm_stack` used for this filter.
     pub fn max_wasm_stack(&self) -> usize {
-        self.max_wasm_stack_override
-            .unwrap_or_else(|| max_wasm_stack_for(self.effective_stack_size()))
+        self.max_wasm_stack_override.unwrap_or_else(|| {
+            let limit = max_wasm_stack_for(self.effective_stack_size());
+            // Fuel metering enlarges compiled frames (about +25% on dp-audit's
+            // start-up path): allow 50% more so that measuring does not change
+            // which calls overflow.
+            if self.fuel {
+                limit.saturating_add(limit / 2)
+            } else {
+                limit
+            }
+        })
     }
 }
 
@@ -603,6 +612,10 @@ impl FluentBitHost {
         let outcome = match result {
             Err(err) => {
                 let text = wamr_exception_text(&err);
+                // Function names only (no data): for locating traps.
+                if std::env::var_os("DP_AUDIT_HARNESS_BACKTRACE").is_some() {
+                    eprintln!("harness: trap backtrace: {err:?}");
+                }
                 self.push_log(
                     LogLevel::Error,
                     format!("Got exception running wasm code: Exception: {text}"),

@@ -19,6 +19,7 @@
 pub mod app_heap;
 pub mod artifact;
 pub mod cli;
+pub mod dp_cli;
 pub mod engine;
 pub mod error;
 pub mod fluent_bit;

@@ -23,6 +23,14 @@ fn main() -> ExitCode {
             eprintln!("dp-audit-harness: `{name}` is reserved and not implemented yet");
             ExitCode::from(2)
         }
+        Command::Sample(args) => {
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            finish(dp_audit_harness::dp_cli::run_sample(&args, &mut stdout))
+        }
+        Command::Calibrate(args) => finish(dp_audit_harness::dp_cli::run_calibrate(
+            &args,
+            &mut std::io::stdout().lock(),
+        )),
         Command::Keygen => match keygen() {
             Ok(hex) => {
                 println!("{hex}");
@@ -45,6 +53,16 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn finish(result: Result<(), dp_audit_harness::HarnessError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("dp-audit-harness: {err}");
+            ExitCode::FAILURE
         }
     }
 }
