@@ -8,12 +8,13 @@
 use crate::detect::{self, Finding};
 use crate::error::ConfigError;
 use crate::json::scan::{Kind, Scanner, Token};
-use crate::json::text::{unescape, write_string};
+use crate::json::text::{unescape_str, write_string};
 use crate::json::JsonError;
 use crate::keys::KeyRing;
 use crate::policy::matcher::{Label, Matcher, DEFAULT_RULE};
 use crate::policy::{Action, Limits, OnError, Policy};
 use crate::scrub::{email, ip, mask, pseudonym::Pseudonymizer, redact, time};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -111,7 +112,11 @@ impl Scrubber {
         let pseudonymizer = match keys {
             Some(ring) => {
                 let key = ring.active(policy.active_key.as_deref())?;
-                Some(Pseudonymizer::new(&key.id, key.bytes(), policy.pseudonym_bits)?)
+                Some(Pseudonymizer::new(
+                    &key.id,
+                    key.bytes(),
+                    policy.pseudonym_bits,
+                )?)
             }
             None if policy.needs_key() => {
                 return Err(ConfigError::new(
@@ -127,7 +132,9 @@ impl Scrubber {
             on_error: policy.on_error,
             work: Work {
                 pseudonymizer,
-                cache: PseudonymCache { map: HashMap::new() },
+                cache: PseudonymCache {
+                    map: HashMap::new(),
+                },
                 findings: Vec::new(),
                 text: String::new(),
             },
@@ -158,7 +165,11 @@ impl Scrubber {
     /// Scrubs a record, or writes the policy's fail-closed result. Returns
     /// whether `out` holds a record to emit, and the error (if any) for the
     /// host to report by its code.
-    pub fn scrub_or_fail_closed(&mut self, record: &[u8], out: &mut Vec<u8>) -> (bool, Option<ScrubError>) {
+    pub fn scrub_or_fail_closed(
+        &mut self,
+        record: &[u8],
+        out: &mut Vec<u8>,
+    ) -> (bool, Option<ScrubError>) {
         match self.scrub(record, out) {
             Ok(()) => (true, None),
             Err(e) => match self.on_error {
@@ -175,13 +186,16 @@ impl Scrubber {
         if record.len() > self.limits.max_record_bytes {
             return Err(ScrubError::RecordTooLarge);
         }
-        if std::str::from_utf8(record).is_err() {
+        // Validated once here; every token is then a span of this `str`
+        // (`str::get` at ASCII quote boundaries: no second validation).
+        let Ok(text) = std::str::from_utf8(record) else {
             return Err(ScrubError::InvalidUtf8);
-        }
+        };
         let mut sc = Scanner::new(record, self.limits.max_depth);
         match sc.next_token()? {
             Some(Token {
-                kind: Kind::ObjectStart, ..
+                kind: Kind::ObjectStart,
+                ..
             }) => {}
             _ => return Err(ScrubError::NotAnObject),
         }
@@ -205,16 +219,27 @@ impl Scrubber {
                     if let Some(frame) = self.frames.pop() {
                         self.states.truncate(frame.states_start);
                     }
-                    out.push(if tok.kind == Kind::ObjectEnd { b'}' } else { b']' });
+                    out.push(if tok.kind == Kind::ObjectEnd {
+                        b'}'
+                    } else {
+                        b']'
+                    });
                 }
-                _ => self.value(&mut sc, tok, key.take(), out)?,
+                _ => self.value(&mut sc, text, tok, key.take(), out)?,
             }
         }
         Ok(())
     }
 
     /// Handles one value (scalar or container start) inside the innermost frame.
-    fn value(&mut self, sc: &mut Scanner<'_>, tok: Token, key: Option<Token>, out: &mut Vec<u8>) -> Result<(), ScrubError> {
+    fn value(
+        &mut self,
+        sc: &mut Scanner<'_>,
+        text: &str,
+        tok: Token,
+        key: Option<Token>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ScrubError> {
         let Scrubber {
             matcher,
             work,
@@ -222,15 +247,16 @@ impl Scrubber {
             frames,
             ..
         } = self;
-        let src = sc.src();
         let Some(parent) = frames.last() else {
             return Err(ScrubError::InvalidJson(JsonError::Syntax));
         };
         let (parent_rule, parent_states) = (parent.rule, parent.states_start..parent.states_end);
-        let key_raw = key.and_then(|k| src.get(k.start..k.end));
-        let key_text = match key_raw {
-            Some(raw) => Some(unescape(raw)?),
-            None => None,
+        let (key_raw, key_text) = match key {
+            Some(k) => {
+                let raw = span(text, &k)?;
+                (Some(raw.as_bytes()), Some(decode(raw, &k)?))
+            }
+            None => (None, None),
         };
         let base = states.len();
         let label = match &key_text {
@@ -264,7 +290,11 @@ impl Scrubber {
             };
             if descend {
                 prefix.write(frames, work, out);
-                out.push(if tok.kind == Kind::ObjectStart { b'{' } else { b'[' });
+                out.push(if tok.kind == Kind::ObjectStart {
+                    b'{'
+                } else {
+                    b'['
+                });
                 frames.push(Frame {
                     is_object: tok.kind == Kind::ObjectStart,
                     states_start: base,
@@ -286,7 +316,7 @@ impl Scrubber {
                 }
                 _ => {
                     prefix.write(frames, work, out);
-                    out.extend_from_slice(src.get(tok.start..end).unwrap_or_default());
+                    out.extend_from_slice(text.as_bytes().get(tok.start..end).unwrap_or_default());
                 }
             }
             return Ok(());
@@ -297,7 +327,22 @@ impl Scrubber {
             return Ok(());
         }
         prefix.write(frames, work, out);
-        work.scalar(src, tok, action, out)
+        work.scalar(text, tok, action, out)
+    }
+}
+
+/// The text of a token: a span of the validated record.
+fn span<'a>(text: &'a str, tok: &Token) -> Result<&'a str, JsonError> {
+    text.get(tok.start..tok.end).ok_or(JsonError::Syntax)
+}
+
+/// The value of a string or key token, unescaped only when the scanner saw
+/// an escape.
+fn decode<'a>(raw: &'a str, tok: &Token) -> Result<Cow<'a, str>, JsonError> {
+    if tok.escaped {
+        unescape_str(raw)
+    } else {
+        Ok(Cow::Borrowed(raw))
     }
 }
 
@@ -311,7 +356,9 @@ struct MemberPrefix<'a> {
 
 impl MemberPrefix<'_> {
     fn write(&self, frames: &mut [Frame], work: &mut Work, out: &mut Vec<u8>) {
-        let Some(frame) = frames.last_mut() else { return };
+        let Some(frame) = frames.last_mut() else {
+            return;
+        };
         if frame.wrote_member {
             out.push(b',');
         }
@@ -324,7 +371,11 @@ impl MemberPrefix<'_> {
             detect::find_all(text, detectors, &mut work.findings);
             if !work.findings.is_empty() {
                 work.text.clear();
-                let ids = if identities { work.pseudonymizer.as_ref() } else { None };
+                let ids = if identities {
+                    work.pseudonymizer.as_ref()
+                } else {
+                    None
+                };
                 detect::scrub_text(text, detectors, ids, &mut work.text);
                 write_string(&work.text, out);
                 out.push(b':');
@@ -339,8 +390,15 @@ impl MemberPrefix<'_> {
 
 impl Work {
     /// Applies a scalar action to one string/number/bool/null token.
-    fn scalar(&mut self, src: &[u8], tok: Token, action: &Action, out: &mut Vec<u8>) -> Result<(), ScrubError> {
-        let raw = src.get(tok.start..tok.end).unwrap_or_default();
+    fn scalar(
+        &mut self,
+        text: &str,
+        tok: Token,
+        action: &Action,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ScrubError> {
+        let raw_text = span(text, &tok)?;
+        let raw = raw_text.as_bytes();
         let is_string = tok.kind == Kind::String;
         let copy_raw = |out: &mut Vec<u8>| {
             if is_string {
@@ -361,17 +419,22 @@ impl Work {
             return Ok(());
         }
         let value = if is_string {
-            unescape(raw)?
+            decode(raw_text, &tok)?
         } else {
-            std::borrow::Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| JsonError::Syntax)?)
+            Cow::Borrowed(raw_text)
         };
         self.text.clear();
         match action {
             Action::Keep | Action::Drop => {}
             Action::Redact { label } => redact::write_placeholder(label, &mut self.text),
             Action::Pseudonymize => self.pseudonym(value.as_bytes()),
-            Action::TruncateIp { ipv4_prefix, ipv6_prefix } => {
-                if !is_string || ip::truncate_ip(&value, *ipv4_prefix, *ipv6_prefix, &mut self.text).is_err() {
+            Action::TruncateIp {
+                ipv4_prefix,
+                ipv6_prefix,
+            } => {
+                if !is_string
+                    || ip::truncate_ip(&value, *ipv4_prefix, *ipv6_prefix, &mut self.text).is_err()
+                {
                     self.text.clear();
                     redact::write_placeholder("ip", &mut self.text);
                 }
@@ -385,7 +448,9 @@ impl Work {
             Action::Mask { keep_last } => mask::mask(&value, *keep_last, &mut self.text),
             Action::Email => {
                 let done = match &self.pseudonymizer {
-                    Some(p) if is_string => email::pseudonymize_email(&value, p, &mut self.text).is_ok(),
+                    Some(p) if is_string => {
+                        email::pseudonymize_email(&value, p, &mut self.text).is_ok()
+                    }
                     _ => false,
                 };
                 if !done {
@@ -404,7 +469,11 @@ impl Work {
                     return Ok(());
                 }
                 if is_string {
-                    let ids = if *pseudonymize_identities { self.pseudonymizer.as_ref() } else { None };
+                    let ids = if *pseudonymize_identities {
+                        self.pseudonymizer.as_ref()
+                    } else {
+                        None
+                    };
                     detect::scrub_text(&value, *detectors, ids, &mut self.text);
                 } else {
                     // A number that looks like a card number: the whole number goes.
@@ -434,7 +503,9 @@ impl Work {
             if self.cache.map.len() >= PSEUDONYM_CACHE_ENTRIES {
                 self.cache.map.clear();
             }
-            self.cache.map.insert(value.into(), self.text.as_str().into());
+            self.cache
+                .map
+                .insert(value.into(), self.text.as_str().into());
         }
     }
 }
@@ -460,7 +531,8 @@ mod tests {
     fn run(s: &mut Scrubber, record: &str) -> Value {
         let mut out = Vec::new();
         s.scrub(record.as_bytes(), &mut out).unwrap();
-        serde_json::from_slice(&out).unwrap_or_else(|e| panic!("invalid output {e}: {}", String::from_utf8_lossy(&out)))
+        serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("invalid output {e}: {}", String::from_utf8_lossy(&out)))
     }
 
     #[test]
@@ -474,8 +546,14 @@ mod tests {
                 {"path": "n", "action": "redact"}
             ]
         }));
-        let out = run(&mut s, r#"{"a":{"x":[1,2]},"b":"pw","c":1,"d":"unknown","n":null,"a2":3}"#);
-        assert_eq!(out, json!({"a": {"x": [1, 2]}, "b": "[REDACTED:secret]", "n": null}));
+        let out = run(
+            &mut s,
+            r#"{"a":{"x":[1,2]},"b":"pw","c":1,"d":"unknown","n":null,"a2":3}"#,
+        );
+        assert_eq!(
+            out,
+            json!({"a": {"x": [1, 2]}, "b": "[REDACTED:secret]", "n": null})
+        );
     }
 
     #[test]
@@ -509,8 +587,13 @@ mod tests {
     #[test]
     fn ties_go_to_user_rules_over_presets_then_to_later_rules() {
         // The preset keeps `verb`; a user rule with the same path overrides it.
-        let mut s = scrubber(json!({"preset": "k8s-audit", "fields": [{"path": "verb", "action": "redact"}]}));
-        assert_eq!(run(&mut s, r#"{"verb":"get"}"#), json!({"verb": "[REDACTED]"}));
+        let mut s = scrubber(
+            json!({"preset": "k8s-audit", "fields": [{"path": "verb", "action": "redact"}]}),
+        );
+        assert_eq!(
+            run(&mut s, r#"{"verb":"get"}"#),
+            json!({"verb": "[REDACTED]"})
+        );
         let mut s = scrubber(json!({"default_action": "drop", "fields": [
             {"path": "a", "action": "redact", "label": "first"},
             {"path": "a", "action": "redact", "label": "second"}
@@ -524,13 +607,19 @@ mod tests {
             {"path": "obj", "action": "redact", "label": "object"},
             {"path": "**.password", "action": "keep"}
         ]}));
-        assert_eq!(run(&mut s, r#"{"obj":{"password":"p","k":[1]}}"#), json!({"obj": "[REDACTED:object]"}));
+        assert_eq!(
+            run(&mut s, r#"{"obj":{"password":"p","k":[1]}}"#),
+            json!({"obj": "[REDACTED:object]"})
+        );
         let mut s = scrubber(json!({"default_action": "drop", "fields": [
             {"path": "obj", "action": "redact", "label": "object"},
             {"path": "obj.kind", "action": "keep"}
         ]}));
         assert_eq!(
-            run(&mut s, r#"{"obj":{"kind":"Pod","spec":{"x":1},"name":"n"}}"#),
+            run(
+                &mut s,
+                r#"{"obj":{"kind":"Pod","spec":{"x":1},"name":"n"}}"#
+            ),
             json!({"obj": {"kind": "Pod", "spec": "[REDACTED:object]", "name": "[REDACTED:object]"}})
         );
     }
@@ -550,7 +639,10 @@ mod tests {
         assert_eq!(out["user"]["future"], "[REDACTED:unknown]");
         assert_eq!(out["user"]["extra"], "[REDACTED:credential]");
         assert_eq!(out["requestObject"], "[REDACTED:object]");
-        assert!(out["user"]["username"].as_str().unwrap().starts_with("pk1:"));
+        assert!(out["user"]["username"]
+            .as_str()
+            .unwrap()
+            .starts_with("pk1:"));
     }
 
     #[test]
@@ -590,20 +682,27 @@ mod tests {
         assert!(out["card"].as_str().unwrap().ends_with("1111"));
         assert!(!out["card"].as_str().unwrap().contains("4111111"));
         let mail = out["mail"].as_str().unwrap();
-        assert!(mail.starts_with("pk1:") && mail.ends_with("@example.com"), "{mail}");
+        assert!(
+            mail.starts_with("pk1:") && mail.ends_with("@example.com"),
+            "{mail}"
+        );
         assert_eq!(out["bad_ip"], "[REDACTED:ip]");
         assert_eq!(out["bad_t"], "[REDACTED:time]");
     }
 
     #[test]
     fn pseudonyms_are_stable_cached_and_key_dependent() {
-        let policy = json!({"default_action": "drop", "fields": [{"path": "u", "action": "pseudonymize"}]});
+        let policy =
+            json!({"default_action": "drop", "fields": [{"path": "u", "action": "pseudonymize"}]});
         let mut a = scrubber(policy.clone());
         let first = run(&mut a, r#"{"u":"alice"}"#)["u"].clone();
         let second = run(&mut a, r#"{"u":"alice"}"#)["u"].clone();
         assert_eq!(first, second);
         let fresh = run(&mut scrubber(policy.clone()), r#"{"u":"alice"}"#)["u"].clone();
-        assert_eq!(first, fresh, "a restart with the same key gives the same pseudonym");
+        assert_eq!(
+            first, fresh,
+            "a restart with the same key gives the same pseudonym"
+        );
         let other = run(&mut scrubber_with(policy, KEY2), r#"{"u":"alice"}"#)["u"].clone();
         assert_ne!(first, other);
         assert_ne!(first, run(&mut a, r#"{"u":"bob"}"#)["u"]);
@@ -624,10 +723,21 @@ mod tests {
             r#"{"msg":"login by alice@example.com from 198.51.100.7","data":{"carol@example.org":"x"},"n":4111111111111111}"#,
         );
         let text = out.to_string();
-        for raw in ["alice@example.com", "198.51.100.7", "carol@example.org", "4111111111111111"] {
+        for raw in [
+            "alice@example.com",
+            "198.51.100.7",
+            "carol@example.org",
+            "4111111111111111",
+        ] {
             assert!(!text.contains(raw), "{raw} leaked: {text}");
         }
-        assert!(out["data"].as_object().unwrap().contains_key("[REDACTED:email]"), "{text}");
+        assert!(
+            out["data"]
+                .as_object()
+                .unwrap()
+                .contains_key("[REDACTED:email]"),
+            "{text}"
+        );
         assert_eq!(out["n"], "[REDACTED:credit_card]");
     }
 
@@ -654,7 +764,10 @@ mod tests {
             assert!(out.is_empty());
             let (emit, err) = s.scrub_or_fail_closed(input, &mut out);
             assert!(emit && err.is_some());
-            assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), json!({"dp_audit_error": code}));
+            assert_eq!(
+                serde_json::from_slice::<Value>(&out).unwrap(),
+                json!({"dp_audit_error": code})
+            );
         }
         // Good records still work after bad ones.
         assert_eq!(run(&mut s, r#"{"a":1}"#), json!({"a": 1}));
@@ -665,10 +778,16 @@ mod tests {
 
     #[test]
     fn large_arrays_and_empty_records() {
-        let mut s = scrubber(json!({"default_action": "drop", "fields": [{"path": "xs[*]", "action": "truncate_ip"}]}));
-        let xs: Vec<String> = (0..100_000).map(|i| format!("\"10.0.{}.{}\"", (i / 256) % 256, i % 256)).collect();
+        let mut s = scrubber(
+            json!({"default_action": "drop", "fields": [{"path": "xs[*]", "action": "truncate_ip"}]}),
+        );
+        let xs: Vec<String> = (0..100_000)
+            .map(|i| format!("\"10.0.{}.{}\"", (i / 256) % 256, i % 256))
+            .collect();
         let rec = format!("{{\"xs\":[{}]}}", xs.join(","));
-        let mut s2 = scrubber(json!({"default_action": "drop", "limits": {"max_record_bytes": 4194304}, "fields": [{"path": "xs[*]", "action": "truncate_ip"}]}));
+        let mut s2 = scrubber(
+            json!({"default_action": "drop", "limits": {"max_record_bytes": 4194304}, "fields": [{"path": "xs[*]", "action": "truncate_ip"}]}),
+        );
         let out = run(&mut s2, &rec);
         assert_eq!(out["xs"].as_array().unwrap().len(), 100_000);
         assert_eq!(out["xs"][300], "10.0.1.0");

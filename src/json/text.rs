@@ -57,7 +57,16 @@ pub fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, JsonError> {
     if !raw.contains(&b'\\') {
         return Ok(Cow::Borrowed(s));
     }
-    let mut out = String::with_capacity(raw.len());
+    unescape_str(s)
+}
+
+/// [`unescape`] for text already known to be UTF-8 (a span of a validated
+/// record): no second validation. Borrows when there is no escape.
+pub fn unescape_str(s: &str) -> Result<Cow<'_, str>, JsonError> {
+    if !s.as_bytes().contains(&b'\\') {
+        return Ok(Cow::Borrowed(s));
+    }
+    let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('\\') {
         out.push_str(rest.get(..i).unwrap_or_default());
@@ -77,7 +86,9 @@ pub fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, JsonError> {
                     let lo = hex4(tail.get(8..12).ok_or(JsonError::BadEscape)?)?;
                     if (0xDC00..0xE000).contains(&lo) {
                         // In range by the checks above: no wrap can occur.
-                        let c = 0x10000u32.wrapping_add(hi.wrapping_sub(0xD800) << 10).wrapping_add(lo.wrapping_sub(0xDC00));
+                        let c = 0x10000u32
+                            .wrapping_add(hi.wrapping_sub(0xD800) << 10)
+                            .wrapping_add(lo.wrapping_sub(0xDC00));
                         (char::from_u32(c).unwrap_or('\u{FFFD}'), 12)
                     } else {
                         ('\u{FFFD}', 6)
@@ -89,7 +100,9 @@ pub fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, JsonError> {
             _ => return Err(JsonError::BadEscape),
         };
         out.push(ch);
-        rest = rest.get(i.saturating_add(used)..).ok_or(JsonError::BadEscape)?;
+        rest = rest
+            .get(i.saturating_add(used)..)
+            .ok_or(JsonError::BadEscape)?;
     }
     out.push_str(rest);
     Ok(Cow::Owned(out))
@@ -101,7 +114,15 @@ mod tests {
 
     #[test]
     fn escape_round_trips_through_serde() {
-        for s in ["plain", "q\"uote", "back\\slash", "nl\nx\r\t", "\u{1}\u{1f}", "é ✓ 😀", ""] {
+        for s in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "nl\nx\r\t",
+            "\u{1}\u{1f}",
+            "é ✓ 😀",
+            "",
+        ] {
             let mut out = Vec::new();
             write_string(s, &mut out);
             let back: String = serde_json::from_slice(&out).unwrap();
@@ -111,7 +132,13 @@ mod tests {
 
     #[test]
     fn unescape_matches_serde() {
-        for lit in [r#""a\u0026b""#, r#""\"\\\/\b\f\n\r\t""#, r#""\ud83d\ude00""#, r#""x\u00e9y""#, r#""no escapes""#] {
+        for lit in [
+            r#""a\u0026b""#,
+            r#""\"\\\/\b\f\n\r\t""#,
+            r#""\ud83d\ude00""#,
+            r#""x\u00e9y""#,
+            r#""no escapes""#,
+        ] {
             let inner = &lit.as_bytes()[1..lit.len() - 1];
             let want: String = serde_json::from_str(lit).unwrap();
             assert_eq!(unescape(inner).unwrap(), want);

@@ -16,7 +16,7 @@ pub enum Label<'a> {
 
 #[derive(Debug, Default)]
 struct Node {
-    /// Exact keys, sorted for binary search.
+    /// Exact keys, sorted by [`key_order`] for binary search.
     literal: Vec<(Box<str>, u32)>,
     /// Keys compared ASCII-case-insensitively (few: HTTP headers).
     literal_ci: Vec<(Box<str>, u32)>,
@@ -73,15 +73,28 @@ enum Edge<'a> {
     Deep,
 }
 
+/// Length first, then bytes: most probes then end on one integer compare
+/// (a byte-wise `memcmp` is costly in wasm), and only the final candidate
+/// of equal length is compared in full.
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}
+
 fn lookup_edge(node: &Node, edge: &Edge<'_>) -> Option<u32> {
     match edge {
         Edge::Literal(k) => node
             .literal
-            .binary_search_by(|(key, _)| (**key).cmp(k))
+            .binary_search_by(|(key, _)| key_order(key, k))
             .ok()
             .and_then(|pos| node.literal.get(pos))
             .map(|(_, id)| *id),
-        Edge::LiteralCi(k) => node.literal_ci.iter().find(|(key, _)| **key == **k).map(|(_, id)| *id),
+        Edge::LiteralCi(k) => node
+            .literal_ci
+            .iter()
+            .find(|(key, _)| **key == **k)
+            .map(|(_, id)| *id),
         Edge::AnyKey => node.any_key,
         Edge::AnyIndex => node.any_index,
         Edge::Deep => node.deep,
@@ -90,11 +103,15 @@ fn lookup_edge(node: &Node, edge: &Edge<'_>) -> Option<u32> {
 
 /// Finds or creates the child of `at` along `edge`.
 fn child(nodes: &mut Vec<Node>, at: u32, edge: Edge<'_>, under_deep: bool) -> u32 {
-    let Some(node) = nodes.get(at as usize) else { return at };
+    let Some(node) = nodes.get(at as usize) else {
+        return at;
+    };
     if let Some(id) = lookup_edge(node, &edge) {
         return id;
     }
-    let Ok(id) = u32::try_from(nodes.len()) else { return at };
+    let Ok(id) = u32::try_from(nodes.len()) else {
+        return at;
+    };
     nodes.push(Node {
         is_deep: matches!(edge, Edge::Deep),
         under_deep,
@@ -103,7 +120,9 @@ fn child(nodes: &mut Vec<Node>, at: u32, edge: Edge<'_>, under_deep: bool) -> u3
     if let Some(node) = nodes.get_mut(at as usize) {
         match edge {
             Edge::Literal(k) => {
-                let pos = node.literal.partition_point(|(key, _)| **key < *k);
+                let pos = node
+                    .literal
+                    .partition_point(|(key, _)| key_order(key, k).is_lt());
                 node.literal.insert(pos, (k.into(), id));
             }
             Edge::LiteralCi(k) => node.literal_ci.push((k.into(), id)),
@@ -135,7 +154,9 @@ impl Matcher {
             }
             best.resize(nodes.len(), None);
             let rank = rule.precedence(index);
-            let Ok(rule_id) = u32::try_from(index) else { continue };
+            let Ok(rule_id) = u32::try_from(index) else {
+                continue;
+            };
             if let Some(slot) = best.get_mut(at as usize) {
                 if slot.is_none_or(|(r, _)| rank > r) {
                     *slot = Some((rank, rule_id));
@@ -145,7 +166,12 @@ impl Matcher {
         for (node, b) in nodes.iter_mut().zip(&best) {
             node.rule = b.map(|(_, id)| id);
         }
-        let ranks = policy.rules.iter().enumerate().map(|(i, r)| r.precedence(i)).collect();
+        let ranks = policy
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| r.precedence(i))
+            .collect();
         Matcher {
             nodes,
             ranks,
@@ -184,7 +210,9 @@ impl Matcher {
     pub fn step(&self, states: &mut Vec<u32>, from: std::ops::Range<usize>, label: Label<'_>) {
         let base = states.len();
         for i in from {
-            let Some(node) = states.get(i).and_then(|&id| self.node(id)) else { continue };
+            let Some(node) = states.get(i).and_then(|&id| self.node(id)) else {
+                continue;
+            };
             if node.is_deep {
                 if let Some(&id) = states.get(i) {
                     self.add(id, states, base);
@@ -217,7 +245,9 @@ impl Matcher {
     pub fn best_rule(&self, states: &[u32]) -> Option<u32> {
         let mut best: Option<u32> = None;
         for &id in states {
-            let Some(r) = self.node(id).and_then(|n| n.rule) else { continue };
+            let Some(r) = self.node(id).and_then(|n| n.rule) else {
+                continue;
+            };
             best = match best {
                 Some(b) if self.rank(b) >= self.rank(r) => Some(b),
                 _ => Some(r),
@@ -232,17 +262,23 @@ impl Matcher {
 
     /// Whether some rule could match a strict descendant.
     pub fn live(&self, states: &[u32]) -> bool {
-        states.iter().any(|&id| self.node(id).is_some_and(Node::has_below))
+        states
+            .iter()
+            .any(|&id| self.node(id).is_some_and(Node::has_below))
     }
 
     /// Whether a rule without `**` could match a strict descendant: only
     /// those reopen a container that is dropped or redacted as a whole.
     pub fn fixed_live(&self, states: &[u32]) -> bool {
-        states.iter().any(|&id| self.node(id).is_some_and(Node::has_fixed_below))
+        states
+            .iter()
+            .any(|&id| self.node(id).is_some_and(Node::has_fixed_below))
     }
 
     /// The action of a rule index, or of the default for [`DEFAULT_RULE`].
     pub fn action(&self, rule: u32) -> &Action {
-        self.actions.get(rule as usize).unwrap_or(&self.default_action)
+        self.actions
+            .get(rule as usize)
+            .unwrap_or(&self.default_action)
     }
 }
