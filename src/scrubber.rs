@@ -323,7 +323,7 @@ impl Scrubber {
         }
 
         states.truncate(base);
-        if *action == Action::Drop {
+        if matches!(action, Action::Drop) {
             return Ok(());
         }
         prefix.write(frames, work, out);
