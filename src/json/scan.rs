@@ -341,6 +341,7 @@ impl<'a> Scanner<'a> {
 }
 
 /// Offset of the first non-whitespace byte at or after `i`.
+#[inline(always)]
 fn skip_ws(src: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = src.get(i) {
         i = i.saturating_add(1);
@@ -349,6 +350,7 @@ fn skip_ws(src: &[u8], mut i: usize) -> usize {
 }
 
 /// End of the literal `word` expected at `start`.
+#[inline(always)]
 fn scan_literal(src: &[u8], start: usize, word: &[u8]) -> Result<usize, JsonError> {
     let end = start.checked_add(word.len()).ok_or(JsonError::Syntax)?;
     if src.get(start..end) != Some(word) {
@@ -357,6 +359,7 @@ fn scan_literal(src: &[u8], start: usize, word: &[u8]) -> Result<usize, JsonErro
     Ok(end)
 }
 
+#[inline(always)]
 fn skip_digits(src: &[u8], mut i: usize) -> usize {
     while let Some(b'0'..=b'9') = src.get(i) {
         i = i.saturating_add(1);
@@ -365,6 +368,7 @@ fn skip_digits(src: &[u8], mut i: usize) -> usize {
 }
 
 /// End of the number starting at `start`.
+#[inline(always)]
 fn scan_number(src: &[u8], start: usize) -> Result<usize, JsonError> {
     let mut i = start;
     if src.get(i) == Some(&b'-') {
@@ -400,6 +404,7 @@ fn scan_number(src: &[u8], start: usize) -> Result<usize, JsonError> {
 /// returns the offset of the closing quote and whether an escape occurred.
 /// Escapes are validated here so that copying the raw span always yields
 /// valid JSON.
+#[inline(always)]
 fn scan_string(src: &[u8], start: usize) -> Result<(usize, bool), JsonError> {
     let mut i = start;
     let mut escaped = false;
@@ -442,6 +447,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// Bytes of `w` equal to `'"'`, `'\\'` or below 0x20, as high bits. The
 /// lowest flagged byte is always a real match (borrows only run upwards), so
 /// `trailing_zeros() / 8` is the offset of the first one.
+#[inline(always)]
 fn specials(w: u64) -> u64 {
     let quote = w ^ 0x2222_2222_2222_2222;
     let backslash = w ^ 0x5c5c_5c5c_5c5c_5c5c;
@@ -455,6 +461,7 @@ fn specials(w: u64) -> u64 {
 /// text (a quote, a backslash, a control character), or of the last few
 /// bytes when none is found before them. Eight bytes per step: a byte loop
 /// costs about ten wasm instructions per byte, this about two.
+#[inline(always)]
 fn skip_plain(src: &[u8], mut i: usize) -> usize {
     while let Some(chunk) = src.get(i..).and_then(<[u8]>::first_chunk::<8>) {
         let hits = specials(u64::from_le_bytes(*chunk));
