@@ -8,12 +8,13 @@
 use crate::detect::{self, Finding};
 use crate::error::ConfigError;
 use crate::json::scan::{Kind, Scanner, Token};
-use crate::json::text::{unescape, write_string};
+use crate::json::text::{unescape_str, write_string};
 use crate::json::JsonError;
 use crate::keys::KeyRing;
 use crate::policy::matcher::{Label, Matcher, DEFAULT_RULE};
 use crate::policy::{Action, Limits, OnError, Policy};
 use crate::scrub::{email, ip, mask, pseudonym::Pseudonymizer, redact, time};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -185,9 +186,11 @@ impl Scrubber {
         if record.len() > self.limits.max_record_bytes {
             return Err(ScrubError::RecordTooLarge);
         }
-        if std::str::from_utf8(record).is_err() {
+        // Validated once here; every token is then a span of this `str`
+        // (`str::get` at ASCII quote boundaries: no second validation).
+        let Ok(text) = std::str::from_utf8(record) else {
             return Err(ScrubError::InvalidUtf8);
-        }
+        };
         let mut sc = Scanner::new(record, self.limits.max_depth);
         match sc.next_token()? {
             Some(Token {
@@ -222,7 +225,7 @@ impl Scrubber {
                         b']'
                     });
                 }
-                _ => self.value(&mut sc, tok, key.take(), out)?,
+                _ => self.value(&mut sc, text, tok, key.take(), out)?,
             }
         }
         Ok(())
@@ -232,6 +235,7 @@ impl Scrubber {
     fn value(
         &mut self,
         sc: &mut Scanner<'_>,
+        text: &str,
         tok: Token,
         key: Option<Token>,
         out: &mut Vec<u8>,
@@ -243,15 +247,16 @@ impl Scrubber {
             frames,
             ..
         } = self;
-        let src = sc.src();
         let Some(parent) = frames.last() else {
             return Err(ScrubError::InvalidJson(JsonError::Syntax));
         };
         let (parent_rule, parent_states) = (parent.rule, parent.states_start..parent.states_end);
-        let key_raw = key.and_then(|k| src.get(k.start..k.end));
-        let key_text = match key_raw {
-            Some(raw) => Some(unescape(raw)?),
-            None => None,
+        let (key_raw, key_text) = match key {
+            Some(k) => {
+                let raw = span(text, &k)?;
+                (Some(raw.as_bytes()), Some(decode(raw, &k)?))
+            }
+            None => (None, None),
         };
         let base = states.len();
         let label = match &key_text {
@@ -311,18 +316,33 @@ impl Scrubber {
                 }
                 _ => {
                     prefix.write(frames, work, out);
-                    out.extend_from_slice(src.get(tok.start..end).unwrap_or_default());
+                    out.extend_from_slice(text.as_bytes().get(tok.start..end).unwrap_or_default());
                 }
             }
             return Ok(());
         }
 
         states.truncate(base);
-        if *action == Action::Drop {
+        if matches!(action, Action::Drop) {
             return Ok(());
         }
         prefix.write(frames, work, out);
-        work.scalar(src, tok, action, out)
+        work.scalar(text, tok, action, out)
+    }
+}
+
+/// The text of a token: a span of the validated record.
+fn span<'a>(text: &'a str, tok: &Token) -> Result<&'a str, JsonError> {
+    text.get(tok.start..tok.end).ok_or(JsonError::Syntax)
+}
+
+/// The value of a string or key token, unescaped only when the scanner saw
+/// an escape.
+fn decode<'a>(raw: &'a str, tok: &Token) -> Result<Cow<'a, str>, JsonError> {
+    if tok.escaped {
+        unescape_str(raw)
+    } else {
+        Ok(Cow::Borrowed(raw))
     }
 }
 
@@ -372,12 +392,13 @@ impl Work {
     /// Applies a scalar action to one string/number/bool/null token.
     fn scalar(
         &mut self,
-        src: &[u8],
+        text: &str,
         tok: Token,
         action: &Action,
         out: &mut Vec<u8>,
     ) -> Result<(), ScrubError> {
-        let raw = src.get(tok.start..tok.end).unwrap_or_default();
+        let raw_text = span(text, &tok)?;
+        let raw = raw_text.as_bytes();
         let is_string = tok.kind == Kind::String;
         let copy_raw = |out: &mut Vec<u8>| {
             if is_string {
@@ -398,9 +419,9 @@ impl Work {
             return Ok(());
         }
         let value = if is_string {
-            unescape(raw)?
+            decode(raw_text, &tok)?
         } else {
-            std::borrow::Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| JsonError::Syntax)?)
+            Cow::Borrowed(raw_text)
         };
         self.text.clear();
         match action {

@@ -57,7 +57,16 @@ pub fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, JsonError> {
     if !raw.contains(&b'\\') {
         return Ok(Cow::Borrowed(s));
     }
-    let mut out = String::with_capacity(raw.len());
+    unescape_str(s)
+}
+
+/// [`unescape`] for text already known to be UTF-8 (a span of a validated
+/// record): no second validation. Borrows when there is no escape.
+pub fn unescape_str(s: &str) -> Result<Cow<'_, str>, JsonError> {
+    if !s.as_bytes().contains(&b'\\') {
+        return Ok(Cow::Borrowed(s));
+    }
+    let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('\\') {
         out.push_str(rest.get(..i).unwrap_or_default());

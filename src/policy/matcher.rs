@@ -16,7 +16,7 @@ pub enum Label<'a> {
 
 #[derive(Debug, Default)]
 struct Node {
-    /// Exact keys, sorted for binary search.
+    /// Exact keys, sorted by [`key_order`] for binary search.
     literal: Vec<(Box<str>, u32)>,
     /// Keys compared ASCII-case-insensitively (few: HTTP headers).
     literal_ci: Vec<(Box<str>, u32)>,
@@ -73,11 +73,20 @@ enum Edge<'a> {
     Deep,
 }
 
+/// Length first, then bytes: most probes then end on one integer compare
+/// (a byte-wise `memcmp` is costly in wasm), and only the final candidate
+/// of equal length is compared in full.
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}
+
 fn lookup_edge(node: &Node, edge: &Edge<'_>) -> Option<u32> {
     match edge {
         Edge::Literal(k) => node
             .literal
-            .binary_search_by(|(key, _)| (**key).cmp(k))
+            .binary_search_by(|(key, _)| key_order(key, k))
             .ok()
             .and_then(|pos| node.literal.get(pos))
             .map(|(_, id)| *id),
@@ -111,7 +120,9 @@ fn child(nodes: &mut Vec<Node>, at: u32, edge: Edge<'_>, under_deep: bool) -> u3
     if let Some(node) = nodes.get_mut(at as usize) {
         match edge {
             Edge::Literal(k) => {
-                let pos = node.literal.partition_point(|(key, _)| **key < *k);
+                let pos = node
+                    .literal
+                    .partition_point(|(key, _)| key_order(key, k).is_lt());
                 node.literal.insert(pos, (k.into(), id));
             }
             Edge::LiteralCi(k) => node.literal_ci.push((k.into(), id)),
