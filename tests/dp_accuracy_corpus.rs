@@ -38,10 +38,18 @@ fn released_counts_fall_in_their_95_percent_intervals_at_the_stated_rate() {
         ..K8sConfig::default()
     });
     let policy = Policy::from_json(POLICY).unwrap();
-    let ring = KeyRing::parse("4f1c2a9be03d57f6a8c1d2e3f40516273849aabbccddeeff0011223344556677", "t").unwrap();
+    let ring = KeyRing::parse(
+        "4f1c2a9be03d57f6a8c1d2e3f40516273849aabbccddeeff0011223344556677",
+        "t",
+    )
+    .unwrap();
     let mut scrubber = Scrubber::new(&policy, Some(&ring)).unwrap();
     let cfg = AggregateConfig::from_json(policy.aggregate.as_ref().unwrap()).unwrap();
-    let paths: Vec<Vec<String>> = cfg.field_paths().iter().map(|p| Path::parse_literal(p, "t").unwrap()).collect();
+    let paths: Vec<Vec<String>> = cfg
+        .field_paths()
+        .iter()
+        .map(|p| Path::parse_literal(p, "t").unwrap())
+        .collect();
     let mut agg = Aggregator::new(cfg);
     let state = InMemoryState::new();
     let mut rng = ChaCha20Rng::seed_from_u64(7);
@@ -52,9 +60,9 @@ fn released_counts_fall_in_their_95_percent_intervals_at_the_stated_rate() {
         scrubber.scrub(line.as_bytes(), &mut out).unwrap();
         let values = lookup(&out, &paths, 64).unwrap();
         let fields: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
-        let t = serde_json::from_str::<Value>(line).unwrap()["requestReceivedTimestamp"].as_str().map(|s| {
-            dp_audit::scrub::time::parse_rfc3339(s).unwrap().0
-        });
+        let t = serde_json::from_str::<Value>(line).unwrap()["requestReceivedTimestamp"]
+            .as_str()
+            .map(|s| dp_audit::scrub::time::parse_rfc3339(s).unwrap().0);
         last_time = t.unwrap_or(last_time).max(last_time);
         for r in agg.ingest(&fields, last_time, &state, &mut rng).unwrap() {
             records.push(serde_json::from_str(&r).unwrap());
@@ -68,11 +76,21 @@ fn released_counts_fall_in_their_95_percent_intervals_at_the_stated_rate() {
     let (mut inside, mut total) = (0u64, 0u64);
     let mut windows = std::collections::BTreeSet::new();
     for r in records.iter().filter(|r| r.get("dp_release").is_some()) {
-        let start = dp_audit::scrub::time::parse_rfc3339(r["window_start"].as_str().unwrap()).unwrap().0;
+        let start = dp_audit::scrub::time::parse_rfc3339(r["window_start"].as_str().unwrap())
+            .unwrap()
+            .0;
         windows.insert(start);
         let verb = r["group"]["verb"].as_str().unwrap().to_string();
-        let class = r["group"]["status_class"].as_str().unwrap_or("none").to_string();
-        let want = truth.windows.get(&start).and_then(|w| w.by_op_status.get(&(verb, class))).copied().unwrap_or(0);
+        let class = r["group"]["status_class"]
+            .as_str()
+            .unwrap_or("none")
+            .to_string();
+        let want = truth
+            .windows
+            .get(&start)
+            .and_then(|w| w.by_op_status.get(&(verb, class)))
+            .copied()
+            .unwrap_or(0);
         let ci = r["ci95"].as_array().unwrap();
         let (lo, hi) = (ci[0].as_i64().unwrap(), ci[1].as_i64().unwrap());
         total += 1;
@@ -90,7 +108,13 @@ fn released_counts_fall_in_their_95_percent_intervals_at_the_stated_rate() {
     // Binomial sd at n = total: sqrt(0.95 * 0.05 / n); allow 4.5 sd below.
     let rate = inside as f64 / total as f64;
     let sd = (0.95f64 * 0.05 / total as f64).sqrt();
-    assert!(rate >= 0.95 - 4.5 * sd, "coverage {rate:.4} over {total} intervals (sd {sd:.4})");
+    assert!(
+        rate >= 0.95 - 4.5 * sd,
+        "coverage {rate:.4} over {total} intervals (sd {sd:.4})"
+    );
     assert!(rate <= 0.995, "intervals far too wide: coverage {rate:.4}");
-    eprintln!("coverage {rate:.4} over {total} intervals in {} windows", windows.len());
+    eprintln!(
+        "coverage {rate:.4} over {total} intervals in {} windows",
+        windows.len()
+    );
 }

@@ -59,14 +59,16 @@ pub fn load_from_dirs(dirs: &[PathBuf]) -> Result<Loaded, ConfigError> {
     let key_path = first_existing(dirs, KEY_FILE);
     let keys = match &key_path {
         Some(p) => Some(KeyRing::parse(&read(p)?, &p.display().to_string())?),
-        None if policy.needs_key() => return Err(ConfigError::new(
-            KEY_FILE,
-            format!(
+        None if policy.needs_key() => {
+            return Err(ConfigError::new(
+                KEY_FILE,
+                format!(
                 "not found in the accessible paths ({}); the policy pseudonymizes and needs a key \
                      (generate one with `dp-audit-harness keygen > {KEY_FILE}`)",
                 searched()
             ),
-        )),
+            ))
+        }
         None => None,
     };
     Ok(Loaded {

@@ -90,13 +90,15 @@ impl Action {
             "generalize_time" => &["unit"],
             "mask" => &["keep_last"],
             "detect" => &["detectors", "identities"],
-            other => return Err(ConfigError::new(
-                format!("{at}.action"),
-                format!(
+            other => {
+                return Err(ConfigError::new(
+                    format!("{at}.action"),
+                    format!(
                     "unknown action {other:?}; expected one of keep, drop, redact, pseudonymize, \
                          truncate_ip, generalize_time, mask, email, detect"
                 ),
-            )),
+                ))
+            }
         };
         for key in rule.keys() {
             if key != "action"

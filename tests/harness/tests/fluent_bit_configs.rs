@@ -47,11 +47,21 @@ fn yaml_wasm_filters(text: &str) -> Vec<Vec<(String, String)>> {
             item.push((k.to_string(), v.trim().to_string()));
         }
     }
-    items.into_iter().filter(|kv| kv.iter().any(|(k, v)| k == "name" && v == "wasm")).collect()
+    items
+        .into_iter()
+        .filter(|kv| kv.iter().any(|(k, v)| k == "name" && v == "wasm"))
+        .collect()
 }
 
 const FILTER_KEYS: &[&str] = &[
-    "name", "match", "wasm_path", "function_name", "accessible_paths", "event_format", "wasm_heap_size", "wasm_stack_size",
+    "name",
+    "match",
+    "wasm_path",
+    "function_name",
+    "accessible_paths",
+    "event_format",
+    "wasm_heap_size",
+    "wasm_stack_size",
 ];
 
 #[test]
@@ -65,14 +75,25 @@ fn example_configurations_use_only_real_filter_keys_and_known_exports() {
         ("dp-pipeline.yaml", true),
     ] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
-        let filters = if yaml { yaml_wasm_filters(&text) } else { classic_wasm_filters(&text) };
+        let filters = if yaml {
+            yaml_wasm_filters(&text)
+        } else {
+            classic_wasm_filters(&text)
+        };
         assert!(!filters.is_empty(), "{file}: no wasm filter");
         for kv in filters {
             for (k, _) in &kv {
-                assert!(FILTER_KEYS.contains(&k.as_str()), "{file}: unknown wasm filter key {k}");
+                assert!(
+                    FILTER_KEYS.contains(&k.as_str()),
+                    "{file}: unknown wasm filter key {k}"
+                );
             }
-            let props = kv.iter().filter(|(k, _)| k != "name" && k != "match").map(|(k, v)| (k.as_str(), v.as_str()));
-            let mut config = FluentBitConfig::from_properties(props).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let props = kv
+                .iter()
+                .filter(|(k, _)| k != "name" && k != "match")
+                .map(|(k, v)| (k.as_str(), v.as_str()));
+            let mut config =
+                FluentBitConfig::from_properties(props).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert!(config.effective_stack_size() >= 256_000, "{file}: stack");
             // Load the real artifact with the configured function (paths point
             // to /etc/dp-audit, which this machine need not have).
@@ -90,6 +111,9 @@ fn example_configurations_use_only_real_filter_keys_and_known_exports() {
 fn example_policy_loads_with_its_aggregation_section() {
     let text = std::fs::read_to_string(repo_root().join("fluent-bit/dp-audit.json")).unwrap();
     let policy = dp_audit::policy::Policy::from_json(&text).unwrap();
-    let section = policy.aggregate.as_ref().expect("the example policy aggregates");
+    let section = policy
+        .aggregate
+        .as_ref()
+        .expect("the example policy aggregates");
     dp_audit::dp::AggregateConfig::from_json(section).unwrap();
 }
