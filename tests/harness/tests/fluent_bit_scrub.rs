@@ -209,7 +209,8 @@ fn run_with_files(files: &[(&str, &[u8])]) -> (String, String) {
 
 #[test]
 fn missing_short_or_malformed_configuration_fails_closed_with_a_clear_message() {
-    let cases: [(&[(&str, &[u8])], &str); 4] = [
+    type Files<'a> = &'a [(&'a str, &'a [u8])];
+    let cases: [(Files, &str); 4] = [
         (&[("dp-audit.json", K8S)], "dp-audit.key: not found"),
         (
             &[
