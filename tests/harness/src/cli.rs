@@ -36,6 +36,8 @@ usage:
                              [--confidence 0.95] [--delta DELTA]
       Privacy -> noise scale and confidence-interval half-width, or the
       reverse (half-width -> epsilon). The Gaussian with --epsilon needs --delta.
+  dp-audit-harness run-wasi --wasm PATH [-- ARGS...]
+      Runs a WASI command module (benchmarks: benches/wasm_samplers.sh).
   (reserved: envoy)";
 
 /// A parsed command line.
@@ -45,6 +47,7 @@ pub enum Command {
     Keygen,
     Sample(crate::dp_cli::SampleArgs),
     Calibrate(crate::dp_cli::CalibrateArgs),
+    RunWasi(crate::run_wasi::RunWasiArgs),
     Help,
     /// Subcommands other issues will implement.
     Reserved(&'static str),
@@ -80,6 +83,7 @@ pub fn parse_args(args: &[String]) -> Result<Command, HarnessError> {
         }
         "sample" => crate::dp_cli::parse_sample(rest).map(Command::Sample),
         "calibrate" => crate::dp_cli::parse_calibrate(rest).map(Command::Calibrate),
+        "run-wasi" => crate::run_wasi::parse(rest).map(Command::RunWasi),
         "envoy" => Ok(Command::Reserved("envoy")),
         "-h" | "--help" | "help" => Ok(Command::Help),
         other => Err(HarnessError::config(other, "unknown subcommand")),

@@ -25,6 +25,7 @@ pub mod error;
 pub mod fluent_bit;
 pub mod jsonl;
 pub mod proxy_wasm;
+pub mod run_wasi;
 pub mod size;
 pub mod wasi;
 

@@ -31,6 +31,13 @@ fn main() -> ExitCode {
             &args,
             &mut std::io::stdout().lock(),
         )),
+        Command::RunWasi(args) => match dp_audit_harness::run_wasi::run(&args) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(err) => {
+                eprintln!("dp-audit-harness: {err}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Keygen => match keygen() {
             Ok(hex) => {
                 println!("{hex}");
