@@ -172,13 +172,22 @@ impl Scrubber {
     ) -> (bool, Option<ScrubError>) {
         match self.scrub(record, out) {
             Ok(()) => (true, None),
-            Err(e) => match self.on_error {
-                OnError::ErrorRecord => {
-                    write_error_record(e.code(), out);
-                    (true, Some(e))
-                }
-                OnError::Drop => (false, Some(e)),
-            },
+            Err(e) => (self.fail_closed(e, out), Some(e)),
+        }
+    }
+
+    /// Writes the policy's fail-closed result for `e` into `out`; returns
+    /// whether `out` holds a record to emit (`on_error: drop` emits nothing).
+    pub fn fail_closed(&self, e: ScrubError, out: &mut Vec<u8>) -> bool {
+        match self.on_error {
+            OnError::ErrorRecord => {
+                write_error_record(e.code(), out);
+                true
+            }
+            OnError::Drop => {
+                out.clear();
+                false
+            }
         }
     }
 

@@ -19,7 +19,6 @@ mod preopens;
 pub use aggregate::AggregateFilter;
 
 use super::config_files::{load_from_dirs, Loaded};
-use crate::policy::OnError;
 use crate::scrubber::{write_error_record, ScrubError, Scrubber};
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -128,13 +127,7 @@ impl ScrubFilter {
                     Some(bytes) => scrubber.scrub_or_fail_closed(bytes, &mut self.out),
                     None => {
                         let e = ScrubError::RecordTooLarge;
-                        match scrubber.on_error() {
-                            OnError::ErrorRecord => {
-                                write_error_record(e.code(), &mut self.out);
-                                (true, Some(e))
-                            }
-                            OnError::Drop => (false, Some(e)),
-                        }
+                        (scrubber.fail_closed(e, &mut self.out), Some(e))
                     }
                 };
                 if let Some(e) = err {
