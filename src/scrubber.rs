@@ -15,7 +15,6 @@ use crate::policy::matcher::{Label, Matcher, DEFAULT_RULE};
 use crate::policy::{Action, Limits, OnError, Policy};
 use crate::scrub::{email, ip, mask, pseudonym::Pseudonymizer, redact, time};
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 
 /// Why a record was not scrubbed. The code is stable and documented; it is
@@ -66,16 +65,6 @@ pub fn write_error_record(code: &str, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-/// Pseudonyms of recent values: HMAC costs two SHA-256 blocks (thousands of
-/// wasm instructions) while user names repeat across records. Bounded; it
-/// holds values in this process's memory only, like the record itself.
-struct PseudonymCache {
-    map: HashMap<Box<[u8]>, Box<str>>,
-}
-
-const PSEUDONYM_CACHE_ENTRIES: usize = 4096;
-const PSEUDONYM_CACHE_MAX_VALUE: usize = 256;
-
 struct Frame {
     is_object: bool,
     /// This container's state set: `states[states_start..states_end]`.
@@ -101,7 +90,6 @@ pub struct Scrubber {
 /// both can be borrowed at once.
 struct Work {
     pseudonymizer: Option<Pseudonymizer>,
-    cache: PseudonymCache,
     findings: Vec<Finding>,
     text: String,
 }
@@ -132,9 +120,6 @@ impl Scrubber {
             on_error: policy.on_error,
             work: Work {
                 pseudonymizer,
-                cache: PseudonymCache {
-                    map: HashMap::new(),
-                },
                 findings: Vec::new(),
                 text: String::new(),
             },
@@ -376,16 +361,15 @@ impl MemberPrefix<'_> {
             return;
         };
         if let Some((detectors, identities)) = self.detect {
-            work.findings.clear();
-            detect::find_all(text, detectors, &mut work.findings);
-            if !work.findings.is_empty() {
-                work.text.clear();
-                let ids = if identities {
-                    work.pseudonymizer.as_ref()
-                } else {
-                    None
-                };
-                detect::scrub_text(text, detectors, ids, &mut work.text);
+            work.text.clear();
+            let ids = if identities {
+                work.pseudonymizer.as_mut()
+            } else {
+                None
+            };
+            // One pass: the rewrite counts its findings; with none the
+            // raw key (escapes as they were) is written instead.
+            if detect::scrub_text(text, detectors, ids, &mut work.text) > 0 {
                 write_string(&work.text, out);
                 out.push(b':');
                 return;
@@ -456,7 +440,7 @@ impl Work {
             }
             Action::Mask { keep_last } => mask::mask(&value, *keep_last, &mut self.text),
             Action::Email => {
-                let done = match &self.pseudonymizer {
+                let done = match &mut self.pseudonymizer {
                     Some(p) if is_string => {
                         email::pseudonymize_email(&value, p, &mut self.text).is_ok()
                     }
@@ -471,20 +455,25 @@ impl Work {
                 detectors,
                 pseudonymize_identities,
             } => {
-                self.findings.clear();
-                detect::find_all(&value, *detectors, &mut self.findings);
-                if self.findings.is_empty() {
-                    copy_raw(out);
-                    return Ok(());
-                }
                 if is_string {
                     let ids = if *pseudonymize_identities {
-                        self.pseudonymizer.as_ref()
+                        self.pseudonymizer.as_mut()
                     } else {
                         None
                     };
-                    detect::scrub_text(&value, *detectors, ids, &mut self.text);
+                    // One pass: with no finding the raw value (escapes as
+                    // they were) is copied instead of the rewrite.
+                    if detect::scrub_text(&value, *detectors, ids, &mut self.text) == 0 {
+                        copy_raw(out);
+                        return Ok(());
+                    }
                 } else {
+                    self.findings.clear();
+                    detect::find_all(&value, *detectors, &mut self.findings);
+                    if self.findings.is_empty() {
+                        copy_raw(out);
+                        return Ok(());
+                    }
                     // A number that looks like a card number: the whole number goes.
                     let label = self.findings.first().map_or("", |f| f.kind.name());
                     redact::write_placeholder(label, &mut self.text);
@@ -495,26 +484,14 @@ impl Work {
         Ok(())
     }
 
-    /// Appends the pseudonym of `value` to `self.text`, through the cache.
+    /// Appends the pseudonym of `value` to `self.text` (the pseudonymizer
+    /// caches recent ones).
     fn pseudonym(&mut self, value: &[u8]) {
-        let Some(p) = &self.pseudonymizer else {
+        match &mut self.pseudonymizer {
+            Some(p) => p.write(value, &mut self.text),
             // Unreachable by construction (`new` requires a key for these
             // actions); fail closed rather than trap.
-            redact::write_placeholder("", &mut self.text);
-            return;
-        };
-        if let Some(hit) = self.cache.map.get(value) {
-            self.text.push_str(hit);
-            return;
-        }
-        p.write(value, &mut self.text);
-        if value.len() <= PSEUDONYM_CACHE_MAX_VALUE {
-            if self.cache.map.len() >= PSEUDONYM_CACHE_ENTRIES {
-                self.cache.map.clear();
-            }
-            self.cache
-                .map
-                .insert(value.into(), self.text.as_str().into());
+            None => redact::write_placeholder("", &mut self.text),
         }
     }
 }

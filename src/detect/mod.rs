@@ -733,7 +733,7 @@ pub fn find_all(text: &str, set: DetectorSet, out: &mut Vec<Finding>) {
 pub fn scrub_text(
     text: &str,
     set: DetectorSet,
-    identities: Option<&Pseudonymizer>,
+    mut identities: Option<&mut Pseudonymizer>,
     out: &mut String,
 ) -> usize {
     // Common case without allocation: the raw findings, streamed. Should the
@@ -745,7 +745,7 @@ pub fn scrub_text(
         text,
         it.by_ref().map(|f| Hit { f, decoded: None }),
         None,
-        identities,
+        identities.as_deref_mut(),
         out,
     );
     if !it.saw_escape {
@@ -762,7 +762,7 @@ fn rewrite(
     text: &str,
     hits: impl Iterator<Item = Hit>,
     decoded: Option<&percent::Decoded>,
-    identities: Option<&Pseudonymizer>,
+    mut identities: Option<&mut Pseudonymizer>,
     out: &mut String,
 ) -> usize {
     let mut count = 0usize;
@@ -781,7 +781,7 @@ fn rewrite(
                 .unwrap_or(""),
             _ => text.get(f.start..f.end).unwrap_or(""),
         };
-        match (f.kind, identities) {
+        match (f.kind, identities.as_deref_mut()) {
             (Kind::Email, Some(p)) if !span.is_empty() => {
                 if crate::scrub::email::pseudonymize_email(span, p, out).is_err() {
                     write_placeholder(f.kind.name(), out);

@@ -9,10 +9,13 @@
 //!
 //! The HMAC state after the key and the prefix is computed once in [`Pseudonymizer::new`]
 //! and cloned per value: a value then costs the compression of its own blocks
-//! and the outer hash, not the key schedule.
+//! and the outer hash, not the key schedule. Recent pseudonyms are cached:
+//! user names repeat across records and inside free text, and an HMAC costs
+//! thousands of wasm instructions where a cache hit costs a few hundred.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::error::ConfigError;
@@ -22,6 +25,10 @@ type HmacSha256 = Hmac<Sha256>;
 const DOMAIN: &[u8] = b"dp-audit/v1\0";
 pub const MIN_KEY_LEN: usize = 32;
 const MAX_KEY_ID: usize = 32;
+/// Bounds of the cache: entries, and the longest value cached. It holds
+/// values in this process's memory only, as the record itself is.
+const CACHE_ENTRIES: usize = 4096;
+const CACHE_MAX_VALUE: usize = 256;
 
 #[derive(Clone)]
 pub struct Pseudonymizer {
@@ -29,6 +36,10 @@ pub struct Pseudonymizer {
     out_bytes: usize,
     /// HMAC state with the key and [`DOMAIN`] absorbed.
     mac: HmacSha256,
+    /// Value -> its pseudonym, for values up to [`CACHE_MAX_VALUE`] bytes.
+    /// std's SipHash with a random seed: values come from the records, so
+    /// a predictable hash would let them collide on purpose.
+    cache: HashMap<Box<[u8]>, Box<str>>,
 }
 
 impl fmt::Debug for Pseudonymizer {
@@ -74,6 +85,7 @@ impl Pseudonymizer {
             key_id: key_id.to_owned(),
             out_bytes: usize::try_from(bits / 8).unwrap_or(8),
             mac,
+            cache: HashMap::new(),
         })
     }
 
@@ -82,15 +94,35 @@ impl Pseudonymizer {
     }
 
     /// Appends `<key_id>:<lowercase hex of the first bits/8 bytes of the MAC>`.
-    pub fn write(&self, value: &[u8], out: &mut String) {
+    pub fn write(&mut self, value: &[u8], out: &mut String) {
+        if let Some(hit) = self.cache.get(value) {
+            out.push_str(hit);
+            return;
+        }
+        let from = out.len();
         let mut mac = self.mac.clone();
         mac.update(value);
         self.finish(mac, out);
+        if value.len() <= CACHE_MAX_VALUE {
+            if self.cache.len() >= CACHE_ENTRIES {
+                self.cache.clear();
+            }
+            let pseudonym = out.get(from..).unwrap_or_default();
+            self.cache.insert(value.into(), pseudonym.into());
+        }
     }
 
-    /// As [`write`](Self::write) over `value` with ASCII letters lowercased,
-    /// without copying the value.
-    pub(crate) fn write_ascii_lowercase(&self, value: &[u8], out: &mut String) {
+    /// As [`write`](Self::write) over `value` with ASCII letters lowercased.
+    pub(crate) fn write_ascii_lowercase(&mut self, value: &[u8], out: &mut String) {
+        let mut lower = [0u8; CACHE_MAX_VALUE];
+        if let Some(dst) = lower.get_mut(..value.len()) {
+            for (d, s) in dst.iter_mut().zip(value) {
+                *d = s.to_ascii_lowercase();
+            }
+            self.write(dst, out);
+            return;
+        }
+        // Too long to cache: lowercase in chunks, without copying the value.
         let mut mac = self.mac.clone();
         let mut buf = [0u8; 64];
         for chunk in value.chunks(buf.len()) {
@@ -133,7 +165,7 @@ mod tests {
         (0u8..32).collect()
     }
 
-    fn pseudonym(p: &Pseudonymizer, v: &[u8]) -> String {
+    fn pseudonym(p: &mut Pseudonymizer, v: &[u8]) -> String {
         let mut s = String::new();
         p.write(v, &mut s);
         s
@@ -167,49 +199,49 @@ mod tests {
     #[test]
     fn matches_python_hmac_vectors() {
         // python3: hmac.new(bytes(range(32)), b"dp-audit/v1\0" + v, hashlib.sha256).hexdigest()
-        let p = Pseudonymizer::new("k1", &key(), 256).unwrap();
+        let mut p = Pseudonymizer::new("k1", &key(), 256).unwrap();
         assert_eq!(
-            pseudonym(&p, b"bob"),
+            pseudonym(&mut p, b"bob"),
             "k1:0222dc1443d3c5c698cd3d30efef79684fb739845e977d586ec13868e2b02edb"
         );
         assert_eq!(
-            pseudonym(&p, b""),
+            pseudonym(&mut p, b""),
             "k1:20e539f21f623d44d43a5846868f75dbefa77dc6424537187b46a68e038dfb8b"
         );
         assert_eq!(
-            pseudonym(&p, b"system:serviceaccount:ns1:sa1"),
+            pseudonym(&mut p, b"system:serviceaccount:ns1:sa1"),
             "k1:b776a1bd081d826a3ced565bc1f4d8f428434ae7619fa89b537b36b04472ec28"
         );
-        let p64 = Pseudonymizer::new("k1", &key(), 64).unwrap();
-        assert_eq!(pseudonym(&p64, b"bob"), "k1:0222dc1443d3c5c6");
+        let mut p64 = Pseudonymizer::new("k1", &key(), 64).unwrap();
+        assert_eq!(pseudonym(&mut p64, b"bob"), "k1:0222dc1443d3c5c6");
     }
 
     #[test]
     fn matches_reference_construction() {
         let long_key: Vec<u8> = (0u8..100).map(|b| b.wrapping_mul(7)).collect();
         for key in [key(), long_key] {
-            let p = Pseudonymizer::new("ref", &key, 256).unwrap();
+            let mut p = Pseudonymizer::new("ref", &key, 256).unwrap();
             for v in [&b"alice"[..], &[0u8; 200][..], "Zoë".as_bytes()] {
                 let mut msg = DOMAIN.to_vec();
                 msg.extend_from_slice(v);
                 let want = format!("ref:{}", hex(&reference_hmac(&key, &msg)));
-                assert_eq!(pseudonym(&p, v), want);
+                assert_eq!(pseudonym(&mut p, v), want);
             }
         }
     }
 
     #[test]
     fn stable_and_keyed() {
-        let a = Pseudonymizer::new("a", &key(), 64).unwrap();
-        let a2 = Pseudonymizer::new("a", &key(), 64).unwrap();
-        assert_eq!(pseudonym(&a, b"bob"), pseudonym(&a, b"bob"));
-        assert_eq!(pseudonym(&a, b"bob"), pseudonym(&a2, b"bob"));
-        assert_ne!(pseudonym(&a, b"bob"), pseudonym(&a, b"Bob"));
+        let mut a = Pseudonymizer::new("a", &key(), 64).unwrap();
+        let mut a2 = Pseudonymizer::new("a", &key(), 64).unwrap();
+        assert_eq!(pseudonym(&mut a, b"bob"), pseudonym(&mut a, b"bob"));
+        assert_eq!(pseudonym(&mut a, b"bob"), pseudonym(&mut a2, b"bob"));
+        assert_ne!(pseudonym(&mut a, b"bob"), pseudonym(&mut a, b"Bob"));
         let other_key: Vec<u8> = (1u8..33).collect();
-        let b = Pseudonymizer::new("a", &other_key, 64).unwrap();
-        assert_ne!(pseudonym(&a, b"bob"), pseudonym(&b, b"bob"));
-        let c = Pseudonymizer::new("rot-2024_q1", &key(), 64).unwrap();
-        let s = pseudonym(&c, b"bob");
+        let mut b = Pseudonymizer::new("a", &other_key, 64).unwrap();
+        assert_ne!(pseudonym(&mut a, b"bob"), pseudonym(&mut b, b"bob"));
+        let mut c = Pseudonymizer::new("rot-2024_q1", &key(), 64).unwrap();
+        let s = pseudonym(&mut c, b"bob");
         assert!(s.starts_with("rot-2024_q1:"));
         assert_eq!(s.len(), "rot-2024_q1:".len() + 16);
         assert_eq!(c.key_id(), "rot-2024_q1");
@@ -217,16 +249,42 @@ mod tests {
 
     #[test]
     fn lowercase_variant_equals_lowercased_input() {
-        let p = Pseudonymizer::new("k", &key(), 128).unwrap();
+        let mut p = Pseudonymizer::new("k", &key(), 128).unwrap();
         let mut a = String::new();
         let long = "Bob.Smith".repeat(20);
         p.write_ascii_lowercase(long.as_bytes(), &mut a);
-        assert_eq!(a, pseudonym(&p, long.to_ascii_lowercase().as_bytes()));
+        assert_eq!(a, pseudonym(&mut p, long.to_ascii_lowercase().as_bytes()));
+    }
+
+    #[test]
+    fn cache_gives_the_same_pseudonyms_and_stays_bounded() {
+        let mut cached = Pseudonymizer::new("k", &key(), 64).unwrap();
+        let fresh = |v: &[u8]| pseudonym(&mut Pseudonymizer::new("k", &key(), 64).unwrap(), v);
+        for round in 0..2 {
+            for i in 0..(CACHE_ENTRIES + 10) {
+                let v = format!("user-{i}");
+                if i % 997 == 0 {
+                    assert_eq!(
+                        pseudonym(&mut cached, v.as_bytes()),
+                        fresh(v.as_bytes()),
+                        "{round}"
+                    );
+                } else {
+                    pseudonym(&mut cached, v.as_bytes());
+                }
+                assert!(cached.cache.len() <= CACHE_ENTRIES);
+            }
+        }
+        let long = vec![b'x'; CACHE_MAX_VALUE + 1];
+        assert_eq!(pseudonym(&mut cached, &long), fresh(&long));
+        assert!(!cached.cache.contains_key(long.as_slice()));
+        // The cache never shows in debug output.
+        assert!(!format!("{cached:?}").contains("user-"));
     }
 
     #[test]
     fn appends() {
-        let p = Pseudonymizer::new("k", &key(), 64).unwrap();
+        let mut p = Pseudonymizer::new("k", &key(), 64).unwrap();
         let mut s = String::from("x=");
         p.write(b"bob", &mut s);
         assert!(s.starts_with("x=k:"));
@@ -250,15 +308,15 @@ mod tests {
             );
         }
         for bits in [64, 72, 128, 256] {
-            let p = Pseudonymizer::new("k", &key(), bits).unwrap();
-            assert_eq!(pseudonym(&p, b"v").len(), 2 + bits as usize / 4);
+            let mut p = Pseudonymizer::new("k", &key(), bits).unwrap();
+            assert_eq!(pseudonym(&mut p, b"v").len(), 2 + bits as usize / 4);
         }
     }
 
     #[test]
     fn debug_hides_the_key() {
         let secret = [0xABu8; 32];
-        let p = Pseudonymizer::new("kid", &secret, 64).unwrap();
+        let mut p = Pseudonymizer::new("kid", &secret, 64).unwrap();
         let d = format!("{p:?}");
         assert!(d.contains("kid"));
         assert!(!d.to_lowercase().contains("abab"), "{d}");

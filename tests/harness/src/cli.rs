@@ -36,8 +36,9 @@ usage:
                              [--confidence 0.95] [--delta DELTA]
       Privacy -> noise scale and confidence-interval half-width, or the
       reverse (half-width -> epsilon). The Gaussian with --epsilon needs --delta.
-  dp-audit-harness run-wasi --wasm PATH [-- ARGS...]
-      Runs a WASI command module (benchmarks: benches/wasm_samplers.sh).
+  dp-audit-harness run-wasi --wasm PATH [--fuel] [-- ARGS...]
+      Runs a WASI command module (benchmarks: benches/wasm_samplers.sh);
+      --fuel prints `fuel N`, the wasm instructions it executed.
   (reserved: envoy)";
 
 /// A parsed command line.

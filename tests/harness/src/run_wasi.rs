@@ -15,15 +15,19 @@ use crate::HarnessError;
 pub struct RunWasiArgs {
     pub wasm: PathBuf,
     pub args: Vec<String>,
+    /// Print the wasm instructions the command executed (wasmtime fuel).
+    pub fuel: bool,
 }
 
 pub fn parse(args: &[String]) -> Result<RunWasiArgs, HarnessError> {
     let mut iter = args.iter();
     let mut wasm = None;
     let mut rest = Vec::new();
+    let mut fuel = false;
     while let Some(a) = iter.next() {
         match a.as_str() {
             "--wasm" => wasm = iter.next().map(PathBuf::from),
+            "--fuel" => fuel = true,
             "--" => {
                 rest = iter.by_ref().cloned().collect();
             }
@@ -33,13 +37,14 @@ pub fn parse(args: &[String]) -> Result<RunWasiArgs, HarnessError> {
     Ok(RunWasiArgs {
         wasm: wasm.ok_or_else(|| HarnessError::config("--wasm", "is required"))?,
         args: rest,
+        fuel,
     })
 }
 
 /// Runs the command; returns its exit code.
 pub fn run(args: &RunWasiArgs) -> Result<i32, HarnessError> {
     let engine = HarnessEngine::new(EngineOptions {
-        fuel: false,
+        fuel: args.fuel,
         max_wasm_stack: 1 << 20,
     })?;
     let module = engine.compile_file(&args.wasm)?;
@@ -54,17 +59,29 @@ pub fn run(args: &RunWasiArgs) -> Result<i32, HarnessError> {
         .args(&argv)
         .build_p1();
     let mut store = Store::new(engine.engine(), ctx);
+    if args.fuel {
+        store
+            .set_fuel(u64::MAX)
+            .map_err(|e| HarnessError::wasm("set fuel", &e))?;
+    }
     let instance = linker
         .instantiate(&mut store, &module)
         .map_err(|e| HarnessError::wasm("instantiate", &e))?;
     let start = instance
         .get_typed_func::<(), ()>(&mut store, "_start")
         .map_err(|e| HarnessError::wasm("find _start", &e))?;
-    match start.call(&mut store, ()) {
-        Ok(()) => Ok(0),
+    let code = match start.call(&mut store, ()) {
+        Ok(()) => 0,
         Err(e) => match e.downcast_ref::<I32Exit>() {
-            Some(exit) => Ok(exit.0),
-            None => Err(HarnessError::wasm("run", &e)),
+            Some(exit) => exit.0,
+            None => return Err(HarnessError::wasm("run", &e)),
         },
+    };
+    if args.fuel {
+        let left = store
+            .get_fuel()
+            .map_err(|e| HarnessError::wasm("read fuel", &e))?;
+        eprintln!("fuel {}", u64::MAX.saturating_sub(left));
     }
+    Ok(code)
 }
