@@ -78,59 +78,143 @@ impl<'a> Scanner<'a> {
         self.src
     }
 
-    fn peek(&self) -> Option<u8> {
-        self.src.get(self.pos).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.pos = self.pos.saturating_add(1);
-        }
-    }
-
     /// Returns the next token, or `None` after the complete top-level value
     /// (trailing non-whitespace is an error).
+    ///
+    /// One loop with the position and state in locals, written back once:
+    /// in wasm every field access is a memory operation, and the interpreter
+    /// charges each one.
     pub fn next_token(&mut self) -> Result<Option<Token>, JsonError> {
-        self.skip_ws();
-        let Some(b) = self.peek() else {
-            return if self.expect == Expect::Done {
-                Ok(None)
-            } else {
-                Err(JsonError::Truncated)
+        let src = self.src;
+        let mut pos = skip_ws(src, self.pos);
+        let mut expect = self.expect;
+        let result = loop {
+            let Some(&b) = src.get(pos) else {
+                break if expect == Expect::Done {
+                    Ok(None)
+                } else {
+                    Err(JsonError::Truncated)
+                };
             };
-        };
-        match self.expect {
-            Expect::Done => Err(JsonError::TrailingData),
-            Expect::CommaOrEnd => match b {
-                b',' => {
-                    self.pos = self.pos.saturating_add(1);
-                    self.expect = if self.in_object() {
-                        Expect::Key
-                    } else {
-                        Expect::Value
-                    };
-                    self.next_token()
-                }
-                b'}' | b']' => self.close(b),
-                _ => Err(JsonError::Syntax),
-            },
-            Expect::KeyOrEnd | Expect::Key => match b {
-                b'"' => {
-                    let tok = self.string(Kind::Key)?;
-                    self.skip_ws();
-                    if self.peek() != Some(b':') {
-                        return Err(JsonError::Syntax);
+            let start = pos;
+            // Positions stay below `src.len()`, so `+ 1` cannot overflow.
+            let next = pos.wrapping_add(1);
+            let (kind, end, escaped) = match expect {
+                Expect::Done => break Err(JsonError::TrailingData),
+                Expect::CommaOrEnd => match b {
+                    b',' => {
+                        expect = if self.in_object() {
+                            Expect::Key
+                        } else {
+                            Expect::Value
+                        };
+                        pos = skip_ws(src, next);
+                        continue;
                     }
-                    self.pos = self.pos.saturating_add(1);
-                    self.expect = Expect::Value;
-                    Ok(Some(tok))
-                }
-                b'}' if self.expect == Expect::KeyOrEnd => self.close(b),
-                _ => Err(JsonError::Syntax),
-            },
-            Expect::ValueOrEnd if b == b']' => self.close(b),
-            Expect::Value | Expect::ValueOrEnd => self.value(b),
-        }
+                    b'}' | b']' => match self.pop(b) {
+                        Ok(()) => (close_kind(b), next, false),
+                        Err(e) => break Err(e),
+                    },
+                    _ => break Err(JsonError::Syntax),
+                },
+                Expect::KeyOrEnd | Expect::Key => match b {
+                    b'"' => {
+                        let (close, escaped) = match scan_string(src, next) {
+                            Ok(v) => v,
+                            Err(e) => break Err(e),
+                        };
+                        let colon = skip_ws(src, close.wrapping_add(1));
+                        if src.get(colon) != Some(&b':') {
+                            break Err(JsonError::Syntax);
+                        }
+                        self.pos = colon.wrapping_add(1);
+                        self.expect = Expect::Value;
+                        return Ok(Some(Token {
+                            kind: Kind::Key,
+                            start: next,
+                            end: close,
+                            escaped,
+                        }));
+                    }
+                    b'}' if expect == Expect::KeyOrEnd => match self.pop(b) {
+                        Ok(()) => (Kind::ObjectEnd, next, false),
+                        Err(e) => break Err(e),
+                    },
+                    _ => break Err(JsonError::Syntax),
+                },
+                Expect::ValueOrEnd if b == b']' => match self.pop(b) {
+                    Ok(()) => (Kind::ArrayEnd, next, false),
+                    Err(e) => break Err(e),
+                },
+                Expect::Value | Expect::ValueOrEnd => match b {
+                    b'"' => match scan_string(src, next) {
+                        Ok((close, escaped)) => {
+                            self.pos = close.wrapping_add(1);
+                            self.after_value();
+                            return Ok(Some(Token {
+                                kind: Kind::String,
+                                start: next,
+                                end: close,
+                                escaped,
+                            }));
+                        }
+                        Err(e) => break Err(e),
+                    },
+                    b'{' | b'[' => {
+                        if self.stack.len() >= self.max_depth {
+                            break Err(JsonError::TooDeep);
+                        }
+                        let is_object = b == b'{';
+                        self.stack.push(is_object);
+                        self.pos = next;
+                        self.expect = if is_object {
+                            Expect::KeyOrEnd
+                        } else {
+                            Expect::ValueOrEnd
+                        };
+                        return Ok(Some(Token {
+                            kind: if is_object {
+                                Kind::ObjectStart
+                            } else {
+                                Kind::ArrayStart
+                            },
+                            start,
+                            end: next,
+                            escaped: false,
+                        }));
+                    }
+                    b't' => match scan_literal(src, pos, b"true") {
+                        Ok(end) => (Kind::True, end, false),
+                        Err(e) => break Err(e),
+                    },
+                    b'f' => match scan_literal(src, pos, b"false") {
+                        Ok(end) => (Kind::False, end, false),
+                        Err(e) => break Err(e),
+                    },
+                    b'n' => match scan_literal(src, pos, b"null") {
+                        Ok(end) => (Kind::Null, end, false),
+                        Err(e) => break Err(e),
+                    },
+                    b'-' | b'0'..=b'9' => match scan_number(src, pos) {
+                        Ok(end) => (Kind::Number, end, false),
+                        Err(e) => break Err(e),
+                    },
+                    _ => break Err(JsonError::Syntax),
+                },
+            };
+            // A scalar or a closing bracket: a value is complete.
+            self.pos = end;
+            self.after_value();
+            return Ok(Some(Token {
+                kind,
+                start,
+                end,
+                escaped,
+            }));
+        };
+        self.pos = pos;
+        self.expect = expect;
+        result
     }
 
     fn in_object(&self) -> bool {
@@ -143,100 +227,6 @@ impl<'a> Scanner<'a> {
         } else {
             Expect::CommaOrEnd
         };
-    }
-
-    fn close(&mut self, b: u8) -> Result<Option<Token>, JsonError> {
-        let is_object = b == b'}';
-        if self.stack.pop() != Some(is_object) {
-            return Err(JsonError::Syntax);
-        }
-        let start = self.pos;
-        self.pos = self.pos.saturating_add(1);
-        self.after_value();
-        Ok(Some(Token {
-            kind: if is_object {
-                Kind::ObjectEnd
-            } else {
-                Kind::ArrayEnd
-            },
-            start,
-            end: self.pos,
-            escaped: false,
-        }))
-    }
-
-    fn value(&mut self, b: u8) -> Result<Option<Token>, JsonError> {
-        let start = self.pos;
-        let tok = match b {
-            b'{' | b'[' => {
-                if self.stack.len() >= self.max_depth {
-                    return Err(JsonError::TooDeep);
-                }
-                let is_object = b == b'{';
-                self.stack.push(is_object);
-                self.pos = self.pos.saturating_add(1);
-                self.expect = if is_object {
-                    Expect::KeyOrEnd
-                } else {
-                    Expect::ValueOrEnd
-                };
-                return Ok(Some(Token {
-                    kind: if is_object {
-                        Kind::ObjectStart
-                    } else {
-                        Kind::ArrayStart
-                    },
-                    start,
-                    end: self.pos,
-                    escaped: false,
-                }));
-            }
-            b'"' => self.string(Kind::String)?,
-            b't' => self.literal(b"true", Kind::True)?,
-            b'f' => self.literal(b"false", Kind::False)?,
-            b'n' => self.literal(b"null", Kind::Null)?,
-            b'-' | b'0'..=b'9' => self.number()?,
-            _ => return Err(JsonError::Syntax),
-        };
-        self.after_value();
-        Ok(Some(tok))
-    }
-
-    fn literal(&mut self, word: &[u8], kind: Kind) -> Result<Token, JsonError> {
-        let start = self.pos;
-        let end = scan_literal(self.src, start, word)?;
-        self.pos = end;
-        Ok(Token {
-            kind,
-            start,
-            end,
-            escaped: false,
-        })
-    }
-
-    fn number(&mut self) -> Result<Token, JsonError> {
-        let start = self.pos;
-        let end = scan_number(self.src, start)?;
-        self.pos = end;
-        Ok(Token {
-            kind: Kind::Number,
-            start,
-            end,
-            escaped: false,
-        })
-    }
-
-    /// Scans a string starting at the opening quote.
-    fn string(&mut self, kind: Kind) -> Result<Token, JsonError> {
-        let start = self.pos.saturating_add(1);
-        let (end, escaped) = scan_string(self.src, start)?;
-        self.pos = end.saturating_add(1);
-        Ok(Token {
-            kind,
-            start,
-            end,
-            escaped,
-        })
     }
 
     /// Consumes the rest of the container whose start token was just
@@ -337,6 +327,14 @@ impl<'a> Scanner<'a> {
         } else {
             Err(JsonError::Syntax)
         }
+    }
+}
+
+fn close_kind(b: u8) -> Kind {
+    if b == b'}' {
+        Kind::ObjectEnd
+    } else {
+        Kind::ArrayEnd
     }
 }
 

@@ -16,8 +16,9 @@ pub enum Label<'a> {
 
 #[derive(Debug, Default)]
 struct Node {
-    /// Exact keys, sorted by [`key_order`] for binary search.
-    literal: Vec<(Box<str>, u32)>,
+    /// Exact keys and their child nodes, in a hash table built once the
+    /// trie is complete.
+    literal: LiteralTable,
     /// Keys compared ASCII-case-insensitively (few: HTTP headers).
     literal_ci: Vec<(Box<str>, u32)>,
     any_key: Option<u32>,
@@ -73,23 +74,103 @@ enum Edge<'a> {
     Deep,
 }
 
-/// Length first, then bytes: most probes then end on one integer compare
-/// (a byte-wise `memcmp` is costly in wasm), and only the final candidate
-/// of equal length is compared in full.
-fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len()
-        .cmp(&b.len())
-        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+/// The exact-key children of a node: open addressing over a hash of the
+/// key's length and three of its bytes. Stepping a record key then costs a
+/// few arithmetic operations and one comparison, not a binary search of
+/// byte-wise compares (each a `memcmp` call in wasm). The keys are the
+/// policy's, so the table is small and at most half full; a record key can
+/// only land on a cluster of policy keys, so a probe is short whatever the
+/// record holds.
+#[derive(Debug, Default)]
+struct LiteralTable {
+    entries: Vec<(Box<[u8]>, u32)>,
+    /// `1 + index` into `entries`, 0 for an empty slot; length a power of two.
+    slots: Box<[u32]>,
+}
+
+/// Hash of a key's length and first, middle and last bytes (no loop over
+/// the key: an interpreter charges per byte).
+#[inline(always)]
+fn shape_hash(k: &[u8]) -> u32 {
+    let n = k.len();
+    let byte = |i: usize| u32::from(k.get(i).copied().unwrap_or(0));
+    let mut h = (n as u32).wrapping_mul(0x9E37_79B1)
+        ^ byte(0)
+        ^ byte(n / 2).wrapping_shl(8)
+        ^ byte(n.wrapping_sub(1)).wrapping_shl(16);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x2C1B_3C6D);
+    h ^ (h >> 12)
+}
+
+/// Byte equality, eight bytes per step.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a, mut b) = (a, b);
+    while let (Some((x, ra)), Some((y, rb))) = (a.split_first_chunk::<8>(), b.split_first_chunk::<8>()) {
+        if x != y {
+            return false;
+        }
+        (a, b) = (ra, rb);
+    }
+    a == b
+}
+
+impl LiteralTable {
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Build-time lookup (the table is not built yet).
+    fn find_linear(&self, k: &str) -> Option<u32> {
+        self.entries
+            .iter()
+            .find(|(key, _)| **key == *k.as_bytes())
+            .map(|(_, id)| *id)
+    }
+
+    fn push(&mut self, k: &str, id: u32) {
+        self.entries.push((k.as_bytes().into(), id));
+    }
+
+    /// Builds the slots: at least twice as many as entries.
+    fn seal(&mut self) {
+        let size = self.entries.len().saturating_mul(2).max(1).next_power_of_two();
+        let mut slots = vec![0u32; size];
+        let mask = size.wrapping_sub(1);
+        for (index, (key, _)) in self.entries.iter().enumerate() {
+            let mut at = shape_hash(key) as usize & mask;
+            while slots.get(at).is_some_and(|&s| s != 0) {
+                at = at.wrapping_add(1) & mask;
+            }
+            if let (Some(slot), Ok(v)) = (slots.get_mut(at), u32::try_from(index)) {
+                *slot = v.wrapping_add(1);
+            }
+        }
+        self.slots = slots.into_boxed_slice();
+    }
+
+    #[inline(always)]
+    fn get(&self, k: &[u8]) -> Option<u32> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut at = shape_hash(k) as usize & mask;
+        loop {
+            let slot = *self.slots.get(at)?;
+            let (key, id) = self.entries.get(slot.checked_sub(1)? as usize)?;
+            if same_bytes(key, k) {
+                return Some(*id);
+            }
+            at = at.wrapping_add(1) & mask;
+        }
+    }
 }
 
 fn lookup_edge(node: &Node, edge: &Edge<'_>) -> Option<u32> {
     match edge {
-        Edge::Literal(k) => node
-            .literal
-            .binary_search_by(|(key, _)| key_order(key, k))
-            .ok()
-            .and_then(|pos| node.literal.get(pos))
-            .map(|(_, id)| *id),
+        Edge::Literal(k) => node.literal.find_linear(k),
         Edge::LiteralCi(k) => node
             .literal_ci
             .iter()
@@ -119,12 +200,7 @@ fn child(nodes: &mut Vec<Node>, at: u32, edge: Edge<'_>, under_deep: bool) -> u3
     });
     if let Some(node) = nodes.get_mut(at as usize) {
         match edge {
-            Edge::Literal(k) => {
-                let pos = node
-                    .literal
-                    .partition_point(|(key, _)| key_order(key, k).is_lt());
-                node.literal.insert(pos, (k.into(), id));
-            }
+            Edge::Literal(k) => node.literal.push(k, id),
             Edge::LiteralCi(k) => node.literal_ci.push((k.into(), id)),
             Edge::AnyKey => node.any_key = Some(id),
             Edge::AnyIndex => node.any_index = Some(id),
@@ -165,6 +241,9 @@ impl Matcher {
         }
         for (node, b) in nodes.iter_mut().zip(&best) {
             node.rule = b.map(|(_, id)| id);
+        }
+        for node in &mut nodes {
+            node.literal.seal();
         }
         let ranks = policy
             .rules
@@ -220,7 +299,7 @@ impl Matcher {
             }
             match label {
                 Label::Key(k) => {
-                    if let Some(next) = lookup_edge(node, &Edge::Literal(k)) {
+                    if let Some(next) = node.literal.get(k.as_bytes()) {
                         self.add(next, states, base);
                     }
                     for (key, next) in &node.literal_ci {
@@ -280,5 +359,43 @@ impl Matcher {
         self.actions
             .get(rule as usize)
             .unwrap_or(&self.default_action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_table_finds_exactly_its_keys() {
+        let mut t = LiteralTable::default();
+        let keys: Vec<String> = (0..300)
+            .map(|i| match i % 3 {
+                0 => format!("k{i}"),
+                1 => format!("{i}-same-shape-{}", i % 7),
+                _ => "x".repeat(i % 40),
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for (id, k) in keys.iter().enumerate() {
+            t.push(k, id as u32);
+        }
+        t.seal();
+        for (id, k) in keys.iter().enumerate() {
+            assert_eq!(t.get(k.as_bytes()), Some(id as u32), "{k:?}");
+        }
+        for miss in ["", "k", "k1x", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "x-same-shape-1"] {
+            assert_eq!(t.get(miss.as_bytes()).is_some(), keys.iter().any(|k| k == miss));
+        }
+        let empty = {
+            let mut e = LiteralTable::default();
+            e.seal();
+            e
+        };
+        assert_eq!(empty.get(b"a"), None);
+        assert!(same_bytes(b"0123456789abcdefXY", b"0123456789abcdefXY"));
+        assert!(!same_bytes(b"0123456789abcdefXY", b"0123456789abcdefXZ"));
+        assert!(!same_bytes(b"0123456789", b"0123456789a"));
     }
 }
