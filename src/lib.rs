@@ -9,6 +9,7 @@
 //! - [`scrub`] holds the value transforms (pseudonym, IP truncation, time
 //!   generalisation, masking, email) and [`detect`] the free-text detectors;
 //! - [`keys`] loads HMAC keys and refuses short ones;
+//! - [`memo`] remembers recent transform results (logs repeat themselves);
 //! - [`dp`] is the differential privacy engine: exact samplers, accountant,
 //!   budget ledger over host state, windows and releases;
 //! - [`hosts`] adapts the core to Fluent Bit, Envoy (proxy-wasm) and JS.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod hosts;
 pub mod json;
 pub mod keys;
+pub mod memo;
 pub mod path;
 pub mod policy;
 pub mod scrub;

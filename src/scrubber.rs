@@ -11,6 +11,7 @@ use crate::json::scan::{Kind, Scanner, Token};
 use crate::json::text::{unescape_str, write_string};
 use crate::json::JsonError;
 use crate::keys::KeyRing;
+use crate::memo::Memo;
 use crate::policy::matcher::{Label, Matcher, DEFAULT_RULE};
 use crate::policy::{Action, Limits, OnError, Policy};
 use crate::scrub::{email, ip, mask, pseudonym::Pseudonymizer, redact, time};
@@ -90,6 +91,8 @@ pub struct Scrubber {
 /// both can be borrowed at once.
 struct Work {
     pseudonymizer: Option<Pseudonymizer>,
+    /// Recent outputs of transforms by (rule, token kind) and raw value.
+    memo: Memo,
     findings: Vec<Finding>,
     text: String,
 }
@@ -120,6 +123,7 @@ impl Scrubber {
             on_error: policy.on_error,
             work: Work {
                 pseudonymizer,
+                memo: Memo::new(),
                 findings: Vec::new(),
                 text: String::new(),
             },
@@ -267,7 +271,7 @@ impl Scrubber {
             Action::Detect {
                 detectors,
                 pseudonymize_identities,
-            } if key_text.is_some() => Some((*detectors, *pseudonymize_identities)),
+            } if key_text.is_some() => Some((*detectors, *pseudonymize_identities, parent_rule)),
             _ => None,
         };
         let prefix = MemberPrefix {
@@ -321,7 +325,7 @@ impl Scrubber {
             return Ok(());
         }
         prefix.write(frames, work, out);
-        work.scalar(text, tok, action, out)
+        work.scalar(text, tok, action, rule, out)
     }
 }
 
@@ -344,8 +348,9 @@ fn decode<'a>(raw: &'a str, tok: &Token) -> Result<Cow<'a, str>, JsonError> {
 struct MemberPrefix<'a> {
     raw: Option<&'a [u8]>,
     text: Option<&'a str>,
-    /// Scan the key with these detectors (the parent is under `detect`).
-    detect: Option<(detect::DetectorSet, bool)>,
+    /// Scan the key with these detectors (the parent is under `detect`),
+    /// and the parent's rule (the memo's context).
+    detect: Option<(detect::DetectorSet, bool, u32)>,
 }
 
 impl MemberPrefix<'_> {
@@ -360,7 +365,14 @@ impl MemberPrefix<'_> {
         let (true, Some(raw), Some(text)) = (frame.is_object, self.raw, self.text) else {
             return;
         };
-        if let Some((detectors, identities)) = self.detect {
+        if let Some((detectors, identities, rule)) = self.detect {
+            let context = memo_context(rule, MEMO_KEY);
+            if let Some(hit) = work.memo.get(context, raw) {
+                out.extend_from_slice(hit);
+                out.push(b':');
+                return;
+            }
+            let from = out.len();
             work.text.clear();
             let ids = if identities {
                 work.pseudonymizer.as_mut()
@@ -371,9 +383,15 @@ impl MemberPrefix<'_> {
             // raw key (escapes as they were) is written instead.
             if detect::scrub_text(text, detectors, ids, &mut work.text) > 0 {
                 write_string(&work.text, out);
-                out.push(b':');
-                return;
+            } else {
+                out.push(b'"');
+                out.extend_from_slice(raw);
+                out.push(b'"');
             }
+            work.memo
+                .insert(context, raw, out.get(from..).unwrap_or_default());
+            out.push(b':');
+            return;
         }
         out.push(b'"');
         out.extend_from_slice(raw);
@@ -381,9 +399,52 @@ impl MemberPrefix<'_> {
     }
 }
 
+/// Memo contexts: the rule, and what the raw text was (a string's raw text
+/// and a number's can be equal and are transformed differently).
+const MEMO_STRING: u64 = 0;
+const MEMO_OTHER: u64 = 1;
+const MEMO_KEY: u64 = 2;
+
+fn memo_context(rule: u32, what: u64) -> u64 {
+    u64::from(rule) << 2 | what
+}
+
 impl Work {
-    /// Applies a scalar action to one string/number/bool/null token.
+    /// Applies a scalar action to one string/number/bool/null token. The
+    /// transforms (all but keep, drop and redact) go through the memo: the
+    /// same rule on the same raw text always writes the same bytes.
     fn scalar(
+        &mut self,
+        text: &str,
+        tok: Token,
+        action: &Action,
+        rule: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ScrubError> {
+        if matches!(action, Action::Keep | Action::Drop | Action::Redact { .. })
+            || tok.kind == Kind::Null
+        {
+            return self.transform(text, tok, action, out);
+        }
+        let raw = span(text, &tok)?.as_bytes();
+        let what = if tok.kind == Kind::String {
+            MEMO_STRING
+        } else {
+            MEMO_OTHER
+        };
+        let context = memo_context(rule, what);
+        if let Some(hit) = self.memo.get(context, raw) {
+            out.extend_from_slice(hit);
+            return Ok(());
+        }
+        let from = out.len();
+        self.transform(text, tok, action, out)?;
+        self.memo
+            .insert(context, raw, out.get(from..).unwrap_or_default());
+        Ok(())
+    }
+
+    fn transform(
         &mut self,
         text: &str,
         tok: Token,
