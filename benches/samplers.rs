@@ -1,7 +1,7 @@
 //! Throughput of the exact samplers, side by side with OpenDP's exact
 //! samplers for the same distributions.
 //!
-//! `cargo bench --bench samplers`. Each benchmark draws one sample per
+//! `cargo bench -p dp-audit-benches --bench samplers`. Each benchmark draws one sample per
 //! iteration; divan reports time per sample and samples/s ("item/s").
 //! dp-audit draws from its production generator ([`NoiseRng`], ChaCha20 with
 //! rekeying); OpenDP (built without its OpenSSL feature) draws from
