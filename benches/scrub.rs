@@ -78,7 +78,11 @@ fn wasm_host(policy: &str, fuel: bool) -> ArtifactHost {
     .expect("load dist/dp_audit_fluent_bit.wasm (run `make dist`)");
     // The first call loads the policy and key: keep it out of the numbers.
     let report = host.host.process(DEFAULT_TAG, RecordTime::now(), "{}");
-    assert!(matches!(report.outcome, Outcome::Emitted(_)), "warm-up record: {:?}", report.outcome);
+    assert!(
+        matches!(report.outcome, Outcome::Emitted(_)),
+        "warm-up record: {:?}",
+        report.outcome
+    );
     host
 }
 
@@ -108,7 +112,9 @@ fn print_table(events: &[String]) {
         let mut scrubber = native_scrubber(name);
         let mut out = Vec::new();
         let native = rate(events, 5, |e| {
-            scrubber.scrub(e.as_bytes(), &mut out).expect("native scrub");
+            scrubber
+                .scrub(e.as_bytes(), &mut out)
+                .expect("native scrub");
         });
         let mut host = wasm_host(name, false);
         let wasm = rate(events, 3, |e| {
@@ -118,7 +124,11 @@ fn print_table(events: &[String]) {
         let mut metered = wasm_host(name, true);
         let mut fuel: u64 = 0;
         for e in events {
-            fuel += metered.host.process(DEFAULT_TAG, RecordTime::now(), e).fuel.expect("fuel on");
+            fuel += metered
+                .host
+                .process(DEFAULT_TAG, RecordTime::now(), e)
+                .fuel
+                .expect("fuel on");
         }
         let per_event = fuel as f64 / events.len() as f64;
         println!(
@@ -144,7 +154,9 @@ fn native(bencher: Bencher, policy: &str) {
     let mut next = events.iter().cycle();
     bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
         let e = next.next().expect("cycle");
-        scrubber.scrub(e.as_bytes(), &mut out).expect("native scrub");
+        scrubber
+            .scrub(e.as_bytes(), &mut out)
+            .expect("native scrub");
         out.len()
     });
 }
@@ -156,7 +168,9 @@ fn wasm(bencher: Bencher, policy: &str) {
     let mut next = events.iter().cycle();
     bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
         let e = next.next().expect("cycle");
-        host.host.process(DEFAULT_TAG, RecordTime::now(), e).record_ptr
+        host.host
+            .process(DEFAULT_TAG, RecordTime::now(), e)
+            .record_ptr
     });
 }
 
@@ -171,6 +185,8 @@ fn native_bytes_k8s_audit(bencher: Bencher) {
         .with_inputs(|| next.next().expect("cycle").clone())
         .input_counter(|e: &String| BytesCount::new(e.len()))
         .bench_local_refs(|e| {
-            scrubber.scrub(e.as_bytes(), &mut out).expect("native scrub");
+            scrubber
+                .scrub(e.as_bytes(), &mut out)
+                .expect("native scrub");
         });
 }

@@ -16,7 +16,7 @@
 
 /// Values longer than this are not memoised (they rarely repeat, and the
 /// memo's memory stays bounded by `SLOTS * (MAX_VALUE + output)`).
-pub const MAX_VALUE: usize = 256;
+pub const MAX_VALUE: usize = 512;
 const SLOTS: usize = 1024;
 
 struct Entry {

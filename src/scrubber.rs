@@ -75,6 +75,18 @@ struct Frame {
     rule: u32,
     /// A member was written (so the next one needs a comma).
     wrote_member: bool,
+    /// Record this container's output in the memo when it closes.
+    memo: Option<SubtreeMemo>,
+}
+
+/// A container whose output goes into the memo when it closes.
+#[derive(Clone, Copy)]
+struct SubtreeMemo {
+    context: u64,
+    /// The container's raw text, `[` or `{` to its closing bracket.
+    raw: (usize, usize),
+    /// Where its output starts in `out`.
+    out_from: usize,
 }
 
 pub struct Scrubber {
@@ -208,20 +220,26 @@ impl Scrubber {
             states_end: self.states.len(),
             rule: DEFAULT_RULE,
             wrote_member: false,
+            memo: None,
         });
         let mut key: Option<Token> = None;
         while let Some(tok) = sc.next_token()? {
             match tok.kind {
                 Kind::Key => key = Some(tok),
                 Kind::ObjectEnd | Kind::ArrayEnd => {
-                    if let Some(frame) = self.frames.pop() {
-                        self.states.truncate(frame.states_start);
-                    }
                     out.push(if tok.kind == Kind::ObjectEnd {
                         b'}'
                     } else {
                         b']'
                     });
+                    if let Some(frame) = self.frames.pop() {
+                        self.states.truncate(frame.states_start);
+                        if let Some(m) = frame.memo {
+                            let raw = record.get(m.raw.0..m.raw.1).unwrap_or_default();
+                            let output = out.get(m.out_from..).unwrap_or_default();
+                            self.work.memo.insert(m.context, raw, output);
+                        }
+                    }
                 }
                 _ => self.value(&mut sc, text, tok, key.take(), out)?,
             }
@@ -288,6 +306,31 @@ impl Scrubber {
             };
             if descend {
                 prefix.write(frames, work, out);
+                // Repeated subtrees (the same user, object reference or
+                // annotations record after record) come from the memo: a
+                // skip and a hash instead of a walk. The output depends on
+                // the raw text, the state set and the inherited rule only;
+                // sets of more than one state are not memoised.
+                let mut memo = None;
+                if child_states.len() <= 1 {
+                    let context = subtree_context(rule, child_states.first().copied());
+                    let cp = sc.checkpoint();
+                    let end = sc.skip_container()?;
+                    let raw = text.as_bytes().get(tok.start..end).unwrap_or_default();
+                    if let Some(hit) = work.memo.get(context, raw) {
+                        out.extend_from_slice(hit);
+                        states.truncate(base);
+                        return Ok(());
+                    }
+                    sc.rewind(cp);
+                    if raw.len() <= crate::memo::MAX_VALUE {
+                        memo = Some(SubtreeMemo {
+                            context,
+                            raw: (tok.start, end),
+                            out_from: out.len(),
+                        });
+                    }
+                }
                 out.push(if tok.kind == Kind::ObjectStart {
                     b'{'
                 } else {
@@ -299,6 +342,7 @@ impl Scrubber {
                     states_end: states.len(),
                     rule,
                     wrote_member: false,
+                    memo,
                 });
                 return Ok(());
             }
@@ -407,6 +451,13 @@ const MEMO_KEY: u64 = 2;
 
 fn memo_context(rule: u32, what: u64) -> u64 {
     u64::from(rule) << 2 | what
+}
+
+/// Memo context of a container: its inherited rule and its single trie
+/// state (or none), tagged by the top bit apart from scalar contexts.
+fn subtree_context(rule: u32, state: Option<u32>) -> u64 {
+    let state = state.map_or(0, |s| u64::from(s).wrapping_add(1));
+    1 << 63 | u64::from(rule) << 31 | state
 }
 
 impl Work {

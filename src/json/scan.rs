@@ -4,6 +4,10 @@
 //! because WAMR's default 8 KiB stack overflows at a handful of recursive
 //! frames) and never allocates per token: tokens are byte spans into the input,
 //! so the rewriter can copy untouched spans as slices.
+//!
+//! Offsets never exceed `src.len()` (at most `isize::MAX`) by more than a
+//! small constant, so they advance with `wrapping_add`: one wasm instruction
+//! where `saturating_add` costs three, on every byte and token.
 
 use super::JsonError;
 
@@ -47,6 +51,15 @@ enum Expect {
     CommaOrEnd,
     /// The top-level value is complete; only whitespace may follow.
     Done,
+}
+
+/// See [`Scanner::checkpoint`].
+#[derive(Debug, Clone, Copy)]
+pub struct Checkpoint {
+    pos: usize,
+    expect: Expect,
+    depth: usize,
+    is_object: bool,
 }
 
 pub struct Scanner<'a> {
@@ -229,6 +242,26 @@ impl<'a> Scanner<'a> {
         };
     }
 
+    /// Where the scanner stands just after a container's start token, to
+    /// come back to after [`Scanner::skip_container`] (a look-ahead).
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            pos: self.pos,
+            expect: self.expect,
+            depth: self.stack.len(),
+            is_object: self.in_object(),
+        }
+    }
+
+    /// Returns to `cp`, taken at the same container's start token; only
+    /// valid after skipping that container (the stack below it is as it was).
+    pub fn rewind(&mut self, cp: Checkpoint) {
+        self.stack.truncate(cp.depth.saturating_sub(1));
+        self.stack.push(cp.is_object);
+        self.pos = cp.pos;
+        self.expect = cp.expect;
+    }
+
     /// Consumes the rest of the container whose start token was just
     /// returned, validating it exactly as [`Scanner::next_token`] would;
     /// returns the offset just past its closing bracket.
@@ -256,27 +289,27 @@ impl<'a> Scanner<'a> {
                         } else {
                             Expect::Value
                         };
-                        Ok((pos.saturating_add(1), false))
+                        Ok((pos.wrapping_add(1), false))
                     }
-                    b'}' | b']' => self.pop(b).map(|()| (pos.saturating_add(1), true)),
+                    b'}' | b']' => self.pop(b).map(|()| (pos.wrapping_add(1), true)),
                     _ => Err(JsonError::Syntax),
                 },
                 Expect::KeyOrEnd | Expect::Key => match b {
-                    b'"' => scan_string(src, pos.saturating_add(1)).and_then(|(end, _)| {
-                        let colon = skip_ws(src, end.saturating_add(1));
+                    b'"' => scan_string(src, pos.wrapping_add(1)).and_then(|(end, _)| {
+                        let colon = skip_ws(src, end.wrapping_add(1));
                         expect = Expect::Value;
                         match src.get(colon) {
-                            Some(b':') => Ok((colon.saturating_add(1), false)),
+                            Some(b':') => Ok((colon.wrapping_add(1), false)),
                             _ => Err(JsonError::Syntax),
                         }
                     }),
                     b'}' if expect == Expect::KeyOrEnd => {
-                        self.pop(b).map(|()| (pos.saturating_add(1), true))
+                        self.pop(b).map(|()| (pos.wrapping_add(1), true))
                     }
                     _ => Err(JsonError::Syntax),
                 },
                 Expect::ValueOrEnd if b == b']' => {
-                    self.pop(b).map(|()| (pos.saturating_add(1), true))
+                    self.pop(b).map(|()| (pos.wrapping_add(1), true))
                 }
                 Expect::Value | Expect::ValueOrEnd => match b {
                     b'{' | b'[' => {
@@ -290,10 +323,10 @@ impl<'a> Scanner<'a> {
                         } else {
                             Expect::ValueOrEnd
                         };
-                        Ok((pos.saturating_add(1), false))
+                        Ok((pos.wrapping_add(1), false))
                     }
-                    b'"' => scan_string(src, pos.saturating_add(1))
-                        .map(|(end, _)| (end.saturating_add(1), true)),
+                    b'"' => scan_string(src, pos.wrapping_add(1))
+                        .map(|(end, _)| (end.wrapping_add(1), true)),
                     b't' => scan_literal(src, pos, b"true").map(|end| (end, true)),
                     b'f' => scan_literal(src, pos, b"false").map(|end| (end, true)),
                     b'n' => scan_literal(src, pos, b"null").map(|end| (end, true)),
@@ -342,7 +375,7 @@ fn close_kind(b: u8) -> Kind {
 #[inline(always)]
 fn skip_ws(src: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = src.get(i) {
-        i = i.saturating_add(1);
+        i = i.wrapping_add(1);
     }
     i
 }
@@ -360,7 +393,7 @@ fn scan_literal(src: &[u8], start: usize, word: &[u8]) -> Result<usize, JsonErro
 #[inline(always)]
 fn skip_digits(src: &[u8], mut i: usize) -> usize {
     while let Some(b'0'..=b'9') = src.get(i) {
-        i = i.saturating_add(1);
+        i = i.wrapping_add(1);
     }
     i
 }
@@ -370,24 +403,24 @@ fn skip_digits(src: &[u8], mut i: usize) -> usize {
 fn scan_number(src: &[u8], start: usize) -> Result<usize, JsonError> {
     let mut i = start;
     if src.get(i) == Some(&b'-') {
-        i = i.saturating_add(1);
+        i = i.wrapping_add(1);
     }
     match src.get(i) {
-        Some(b'0') => i = i.saturating_add(1),
-        Some(b'1'..=b'9') => i = skip_digits(src, i.saturating_add(1)),
+        Some(b'0') => i = i.wrapping_add(1),
+        Some(b'1'..=b'9') => i = skip_digits(src, i.wrapping_add(1)),
         _ => return Err(JsonError::Syntax),
     }
     if src.get(i) == Some(&b'.') {
-        let from = i.saturating_add(1);
+        let from = i.wrapping_add(1);
         i = skip_digits(src, from);
         if i == from {
             return Err(JsonError::Syntax);
         }
     }
     if let Some(b'e' | b'E') = src.get(i) {
-        i = i.saturating_add(1);
+        i = i.wrapping_add(1);
         if let Some(b'+' | b'-') = src.get(i) {
-            i = i.saturating_add(1);
+            i = i.wrapping_add(1);
         }
         let from = i;
         i = skip_digits(src, from);
@@ -415,24 +448,24 @@ fn scan_string(src: &[u8], start: usize) -> Result<(usize, bool), JsonError> {
             b'"' => return Ok((i, escaped)),
             b'\\' => {
                 escaped = true;
-                match src.get(i.saturating_add(1)) {
+                match src.get(i.wrapping_add(1)) {
                     Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                        i = i.saturating_add(2);
+                        i = i.wrapping_add(2);
                     }
                     Some(b'u') => {
                         let hex = src
-                            .get(i.saturating_add(2)..i.saturating_add(6))
+                            .get(i.wrapping_add(2)..i.wrapping_add(6))
                             .ok_or(JsonError::Truncated)?;
                         if !hex.iter().all(u8::is_ascii_hexdigit) {
                             return Err(JsonError::BadEscape);
                         }
-                        i = i.saturating_add(6);
+                        i = i.wrapping_add(6);
                     }
                     _ => return Err(JsonError::BadEscape),
                 }
             }
             0..=0x1f => return Err(JsonError::ControlCharacter),
-            _ => i = i.saturating_add(1),
+            _ => i = i.wrapping_add(1),
         }
     }
 }
@@ -466,9 +499,9 @@ fn skip_plain(src: &[u8], mut i: usize) -> usize {
         if hits != 0 {
             // At most 7: the offset of a byte in the chunk.
             let at = (hits.trailing_zeros() / 8) as usize;
-            return i.saturating_add(at);
+            return i.wrapping_add(at);
         }
-        i = i.saturating_add(8);
+        i = i.wrapping_add(8);
     }
     i
 }
@@ -562,6 +595,24 @@ mod tests {
         assert_eq!(kinds(&deep), Err(JsonError::TooDeep));
         let ok = "[".repeat(64) + &"]".repeat(64);
         assert!(kinds(&ok).is_ok());
+    }
+
+    #[test]
+    fn rewind_after_skip_replays_the_same_tokens() {
+        let src = r#"{"a":{"b":[1,{"c":2}]},"d":[3,[4]],"e":5}"#;
+        let all = kinds(src).unwrap();
+        let mut sc = Scanner::new(src.as_bytes(), 8);
+        let mut replayed = Vec::new();
+        while let Some(t) = sc.next_token().unwrap() {
+            replayed.push(t.kind);
+            if matches!(t.kind, Kind::ObjectStart | Kind::ArrayStart) && sc.depth() > 1 {
+                let cp = sc.checkpoint();
+                let end = sc.skip_container().unwrap();
+                assert!(matches!(&src[end - 1..end], "}" | "]"));
+                sc.rewind(cp);
+            }
+        }
+        assert_eq!(replayed, all);
     }
 
     #[test]
