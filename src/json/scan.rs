@@ -478,14 +478,18 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// Bytes of `w` equal to `'"'`, `'\\'` or below 0x20, as high bits. The
 /// lowest flagged byte is always a real match (borrows only run upwards), so
 /// `trailing_zeros() / 8` is the offset of the first one.
+///
+/// Flipping bit 1 maps `'"'` (0x22) to 0x20 and keeps every control byte
+/// below 0x20, while no other byte lands below 0x21: one "byte < 0x21" test
+/// then finds quotes and control bytes together, and a second finds
+/// backslashes. Ten operations per eight bytes.
 #[inline(always)]
 fn specials(w: u64) -> u64 {
-    let quote = w ^ 0x2222_2222_2222_2222;
+    let flipped = w ^ 0x0202_0202_0202_0202;
+    let below = flipped.wrapping_sub(0x2121_2121_2121_2121) & !flipped;
     let backslash = w ^ 0x5c5c_5c5c_5c5c_5c5c;
-    let zero_quote = quote.wrapping_sub(ONES) & !quote;
     let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
-    let control = w.wrapping_sub(0x2020_2020_2020_2020) & !w;
-    (zero_quote | zero_backslash | control) & HIGHS
+    (below | zero_backslash) & HIGHS
 }
 
 /// Offset of the first byte at or after `i` that ends a run of plain string
