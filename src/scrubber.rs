@@ -67,14 +67,17 @@ pub fn write_error_record(code: &str, out: &mut Vec<u8>) {
 }
 
 struct Frame {
-    is_object: bool,
     /// This container's state set: `states[states_start..states_end]`.
     states_start: usize,
     states_end: usize,
     /// Rule whose action applies to children no rule names.
     rule: u32,
-    /// A member was written (so the next one needs a comma).
+    /// A member was met (so the next one follows a comma).
+    seen_member: bool,
+    /// A member was kept.
     wrote_member: bool,
+    /// Every member so far was dropped: the next kept one loses its comma.
+    skip_comma: bool,
     /// Record this container's output in the memo when it closes.
     memo: Option<SubtreeMemo>,
 }
@@ -97,6 +100,7 @@ pub struct Scrubber {
     // Reused across records so the hot path allocates little.
     states: Vec<u32>,
     frames: Vec<Frame>,
+    splice: Splice,
 }
 
 /// Value-level state and scratch space, apart from the walk's own state so
@@ -141,6 +145,7 @@ impl Scrubber {
             },
             states: Vec::with_capacity(64),
             frames: Vec::with_capacity(16),
+            splice: Splice::default(),
         })
     }
 
@@ -202,24 +207,29 @@ impl Scrubber {
             return Err(ScrubError::InvalidUtf8);
         };
         let mut sc = Scanner::new(record, self.limits.max_depth);
-        match sc.next_token()? {
-            Some(Token {
-                kind: Kind::ObjectStart,
-                ..
-            }) => {}
+        let root = match sc.next_token()? {
+            Some(
+                t @ Token {
+                    kind: Kind::ObjectStart,
+                    ..
+                },
+            ) => t,
             _ => return Err(ScrubError::NotAnObject),
-        }
+        };
         out.reserve(record.len());
-        out.push(b'{');
+        self.splice = Splice {
+            copy_from: root.start,
+        };
         self.states.clear();
         self.frames.clear();
         self.matcher.root(&mut self.states);
         self.frames.push(Frame {
-            is_object: true,
             states_start: 0,
             states_end: self.states.len(),
             rule: DEFAULT_RULE,
+            seen_member: false,
             wrote_member: false,
+            skip_comma: false,
             memo: None,
         });
         let mut key: Option<Token> = None;
@@ -227,18 +237,19 @@ impl Scrubber {
             match tok.kind {
                 Kind::Key => key = Some(tok),
                 Kind::ObjectEnd | Kind::ArrayEnd => {
-                    out.push(if tok.kind == Kind::ObjectEnd {
-                        b'}'
-                    } else {
-                        b']'
-                    });
-                    if let Some(frame) = self.frames.pop() {
-                        self.states.truncate(frame.states_start);
-                        if let Some(m) = frame.memo {
-                            let raw = record.get(m.raw.0..m.raw.1).unwrap_or_default();
-                            let output = out.get(m.out_from..).unwrap_or_default();
-                            self.work.memo.insert(m.context, raw, output);
-                        }
+                    let Some(frame) = self.frames.pop() else {
+                        continue;
+                    };
+                    self.states.truncate(frame.states_start);
+                    if let Some(m) = frame.memo {
+                        self.splice.flush(record, tok.end, out);
+                        let raw = record.get(m.raw.0..m.raw.1).unwrap_or_default();
+                        let output = out.get(m.out_from..).unwrap_or_default();
+                        self.work.memo.insert(m.context, raw, output);
+                    }
+                    if self.frames.is_empty() {
+                        // The root closed: what follows is whitespace.
+                        self.splice.flush(record, tok.end, out);
                     }
                 }
                 _ => self.value(&mut sc, text, tok, key.take(), out)?,
@@ -247,7 +258,9 @@ impl Scrubber {
         Ok(())
     }
 
-    /// Handles one value (scalar or container start) inside the innermost frame.
+    /// Handles one value (scalar or container start) inside the innermost
+    /// frame. Output is the record with edits ([`Splice`]): a kept member
+    /// costs no write at all.
     fn value(
         &mut self,
         sc: &mut Scanner<'_>,
@@ -261,18 +274,20 @@ impl Scrubber {
             work,
             states,
             frames,
+            splice,
             ..
         } = self;
-        let Some(parent) = frames.last() else {
+        let record = text.as_bytes();
+        let Some(parent) = frames.last_mut() else {
             return Err(ScrubError::InvalidJson(JsonError::Syntax));
         };
         let (parent_rule, parent_states) = (parent.rule, parent.states_start..parent.states_end);
-        let (key_raw, key_text) = match key {
-            Some(k) => {
-                let raw = span(text, &k)?;
-                (Some(raw.as_bytes()), Some(decode(raw, &k)?))
-            }
-            None => (None, None),
+        // The comma before this member, unless it is the first one.
+        let comma = parent.seen_member.then(|| sc.last_comma());
+        parent.seen_member = true;
+        let key_text = match key {
+            Some(k) => Some(decode(span(text, &k)?, &k)?),
+            None => None,
         };
         let base = states.len();
         let label = match &key_text {
@@ -285,18 +300,32 @@ impl Scrubber {
         let action = matcher.action(rule);
         // Keys of a container under `detect` are free text too (ConfigMap
         // data keys, annotation names).
-        let detect_key = match matcher.action(parent_rule) {
-            Action::Detect {
+        let key_edit = match (matcher.action(parent_rule), key, &key_text) {
+            (
+                &Action::Detect {
+                    detectors,
+                    pseudonymize_identities,
+                },
+                Some(k),
+                Some(t),
+            ) => Some(KeyEdit {
+                tok: k,
+                text: t,
                 detectors,
-                pseudonymize_identities,
-            } if key_text.is_some() => Some((*detectors, *pseudonymize_identities, parent_rule)),
+                identities: pseudonymize_identities,
+                rule: parent_rule,
+            }),
             _ => None,
         };
-        let prefix = MemberPrefix {
-            raw: key_raw,
-            text: key_text.as_deref(),
-            detect: detect_key,
+        let is_string = tok.kind == Kind::String;
+        // Raw extent of the value (strings with their quotes) and of the
+        // whole member (from its key's opening quote).
+        let value_start = if is_string {
+            tok.start.wrapping_sub(1)
+        } else {
+            tok.start
         };
+        let member_start = key.map_or(value_start, |k| k.start.wrapping_sub(1));
 
         if matches!(tok.kind, Kind::ObjectStart | Kind::ArrayStart) {
             let descend = match action {
@@ -305,7 +334,7 @@ impl Scrubber {
                 _ => true,
             };
             if descend {
-                prefix.write(frames, work, out);
+                keep_member(frames, splice, comma, key_edit, work, record, out);
                 // Repeated subtrees (the same user, object reference or
                 // annotations record after record) come from the memo: a
                 // skip and a hash instead of a walk. The output depends on
@@ -316,14 +345,17 @@ impl Scrubber {
                     let context = subtree_context(rule, child_states.first().copied());
                     let cp = sc.checkpoint();
                     let end = sc.skip_container()?;
-                    let raw = text.as_bytes().get(tok.start..end).unwrap_or_default();
+                    let raw = record.get(tok.start..end).unwrap_or_default();
                     if let Some(hit) = work.memo.get(context, raw) {
+                        splice.flush(record, tok.start, out);
                         out.extend_from_slice(hit);
+                        splice.copy_from = end;
                         states.truncate(base);
                         return Ok(());
                     }
                     sc.rewind(cp);
                     if raw.len() <= crate::memo::MAX_VALUE {
+                        splice.flush(record, tok.start, out);
                         memo = Some(SubtreeMemo {
                             context,
                             raw: (tok.start, end),
@@ -331,17 +363,13 @@ impl Scrubber {
                         });
                     }
                 }
-                out.push(if tok.kind == Kind::ObjectStart {
-                    b'{'
-                } else {
-                    b'['
-                });
                 frames.push(Frame {
-                    is_object: tok.kind == Kind::ObjectStart,
                     states_start: base,
                     states_end: states.len(),
                     rule,
+                    seen_member: false,
                     wrote_member: false,
+                    skip_comma: false,
                     memo,
                 });
                 return Ok(());
@@ -349,27 +377,153 @@ impl Scrubber {
             states.truncate(base);
             let end = sc.skip_container()?;
             match action {
-                Action::Drop => {}
+                Action::Drop => drop_member(frames, splice, comma, member_start, end, record, out),
                 Action::Redact { label } => {
-                    prefix.write(frames, work, out);
+                    keep_member(frames, splice, comma, key_edit, work, record, out);
+                    splice.flush(record, tok.start, out);
                     work.text.clear();
                     redact::write_placeholder(label, &mut work.text);
                     write_string(&work.text, out);
+                    splice.copy_from = end;
                 }
-                _ => {
-                    prefix.write(frames, work, out);
-                    out.extend_from_slice(text.as_bytes().get(tok.start..end).unwrap_or_default());
-                }
+                // The subtree stays as it is.
+                _ => keep_member(frames, splice, comma, key_edit, work, record, out),
             }
             return Ok(());
         }
 
         states.truncate(base);
+        let value_end = if is_string {
+            tok.end.wrapping_add(1)
+        } else {
+            tok.end
+        };
         if matches!(action, Action::Drop) {
+            drop_member(frames, splice, comma, member_start, value_end, record, out);
             return Ok(());
         }
-        prefix.write(frames, work, out);
-        work.scalar(text, tok, action, rule, out)
+        keep_member(frames, splice, comma, key_edit, work, record, out);
+        if !matches!(action, Action::Keep) {
+            splice.flush(record, value_start, out);
+            work.scalar(text, tok, action, rule, out)?;
+            splice.copy_from = value_end;
+        }
+        Ok(())
+    }
+}
+
+/// The output under construction is the record with edits: record bytes
+/// before `copy_from` are settled (copied to the output or cut), those after
+/// are copied when the next edit (or the end) needs them. Untouched members,
+/// subtrees and brackets are thus copied in long runs, never token by token.
+/// Edits come in record order.
+#[derive(Default)]
+struct Splice {
+    copy_from: usize,
+}
+
+impl Splice {
+    /// Copies the record up to `upto` into `out`.
+    #[inline]
+    fn flush(&mut self, record: &[u8], upto: usize, out: &mut Vec<u8>) {
+        if upto > self.copy_from {
+            out.extend_from_slice(record.get(self.copy_from..upto).unwrap_or_default());
+            self.copy_from = upto;
+        }
+    }
+
+    /// Cuts the record's `from..to` (after copying what precedes it).
+    #[inline]
+    fn cut(&mut self, record: &[u8], from: usize, to: usize, out: &mut Vec<u8>) {
+        self.flush(record, from, out);
+        self.copy_from = self.copy_from.max(to);
+    }
+}
+
+/// A member key under a `detect` parent: scanned as free text.
+struct KeyEdit<'a> {
+    tok: Token,
+    text: &'a str,
+    detectors: detect::DetectorSet,
+    identities: bool,
+    /// The parent's rule (the memo's context).
+    rule: u32,
+}
+
+/// A member (or element) stays: drop the comma before it if every member
+/// before it was dropped, and rewrite its key if detection finds something.
+fn keep_member(
+    frames: &mut [Frame],
+    splice: &mut Splice,
+    comma: Option<usize>,
+    key: Option<KeyEdit<'_>>,
+    work: &mut Work,
+    record: &[u8],
+    out: &mut Vec<u8>,
+) {
+    if let Some(frame) = frames.last_mut() {
+        if frame.skip_comma {
+            if let Some(c) = comma {
+                splice.cut(record, c, c.wrapping_add(1), out);
+            }
+            frame.skip_comma = false;
+        }
+        frame.wrote_member = true;
+    }
+    if let Some(k) = key {
+        k.rewrite(work, splice, record, out);
+    }
+}
+
+/// A member (or element) goes, with the comma before it; if none was kept
+/// before it, the next kept one loses its comma instead.
+fn drop_member(
+    frames: &mut [Frame],
+    splice: &mut Splice,
+    comma: Option<usize>,
+    member_start: usize,
+    end: usize,
+    record: &[u8],
+    out: &mut Vec<u8>,
+) {
+    splice.cut(record, comma.unwrap_or(member_start), end, out);
+    if let Some(frame) = frames.last_mut() {
+        if !frame.wrote_member {
+            frame.skip_comma = true;
+        }
+    }
+}
+
+impl KeyEdit<'_> {
+    fn rewrite(&self, work: &mut Work, splice: &mut Splice, record: &[u8], out: &mut Vec<u8>) {
+        let raw = record.get(self.tok.start..self.tok.end).unwrap_or_default();
+        let context = memo_context(self.rule, MEMO_KEY);
+        // The key's extent with its quotes.
+        let (from, to) = (self.tok.start.wrapping_sub(1), self.tok.end.wrapping_add(1));
+        if let Some(hit) = work.memo.get(context, raw) {
+            splice.flush(record, from, out);
+            out.extend_from_slice(hit);
+            splice.copy_from = to;
+            return;
+        }
+        splice.flush(record, from, out);
+        let start = out.len();
+        work.text.clear();
+        let ids = if self.identities {
+            work.pseudonymizer.as_mut()
+        } else {
+            None
+        };
+        // One pass: the rewrite counts its findings; with none the raw key
+        // (escapes as they were) stays.
+        if detect::scrub_text(self.text, self.detectors, ids, &mut work.text) > 0 {
+            write_string(&work.text, out);
+        } else {
+            out.extend_from_slice(record.get(from..to).unwrap_or_default());
+        }
+        splice.copy_from = to;
+        work.memo
+            .insert(context, raw, out.get(start..).unwrap_or_default());
     }
 }
 
@@ -385,61 +539,6 @@ fn decode<'a>(raw: &'a str, tok: &Token) -> Result<Cow<'a, str>, JsonError> {
         unescape_str(raw)
     } else {
         Ok(Cow::Borrowed(raw))
-    }
-}
-
-/// The comma and key that precede a member about to be written.
-struct MemberPrefix<'a> {
-    raw: Option<&'a [u8]>,
-    text: Option<&'a str>,
-    /// Scan the key with these detectors (the parent is under `detect`),
-    /// and the parent's rule (the memo's context).
-    detect: Option<(detect::DetectorSet, bool, u32)>,
-}
-
-impl MemberPrefix<'_> {
-    fn write(&self, frames: &mut [Frame], work: &mut Work, out: &mut Vec<u8>) {
-        let Some(frame) = frames.last_mut() else {
-            return;
-        };
-        if frame.wrote_member {
-            out.push(b',');
-        }
-        frame.wrote_member = true;
-        let (true, Some(raw), Some(text)) = (frame.is_object, self.raw, self.text) else {
-            return;
-        };
-        if let Some((detectors, identities, rule)) = self.detect {
-            let context = memo_context(rule, MEMO_KEY);
-            if let Some(hit) = work.memo.get(context, raw) {
-                out.extend_from_slice(hit);
-                out.push(b':');
-                return;
-            }
-            let from = out.len();
-            work.text.clear();
-            let ids = if identities {
-                work.pseudonymizer.as_mut()
-            } else {
-                None
-            };
-            // One pass: the rewrite counts its findings; with none the
-            // raw key (escapes as they were) is written instead.
-            if detect::scrub_text(text, detectors, ids, &mut work.text) > 0 {
-                write_string(&work.text, out);
-            } else {
-                out.push(b'"');
-                out.extend_from_slice(raw);
-                out.push(b'"');
-            }
-            work.memo
-                .insert(context, raw, out.get(from..).unwrap_or_default());
-            out.push(b':');
-            return;
-        }
-        out.push(b'"');
-        out.extend_from_slice(raw);
-        out.extend_from_slice(b"\":");
     }
 }
 
@@ -900,5 +999,105 @@ mod tests {
         assert_eq!(e.at, "keys");
         let p = Policy::from_json(r#"{"default_action":"keep"}"#).unwrap();
         assert!(Scrubber::new(&p, None).is_ok());
+    }
+
+    /// The output is the record with edits: commas around dropped members
+    /// and elements (first, last, all, in a row), whitespace anywhere, and
+    /// redacted keys must still give exactly the expected document.
+    #[test]
+    fn edits_keep_commas_and_structure_right() {
+        use rand_chacha::rand_core::{RngCore, SeedableRng};
+        use rand_chacha::ChaCha8Rng;
+
+        fn gen(rng: &mut ChaCha8Rng, depth: u32) -> Value {
+            let pick = rng.next_u32() % if depth > 3 { 3 } else { 6 };
+            match pick {
+                0 => json!(rng.next_u32() % 100),
+                1 => json!(["x", "y", "z"][(rng.next_u32() % 3) as usize]),
+                2 => Value::Null,
+                3 | 4 => {
+                    let mut m = serde_json::Map::new();
+                    for _ in 0..rng.next_u32() % 5 {
+                        let k = ["a", "b", "c", "d", "e"][(rng.next_u32() % 5) as usize];
+                        m.insert(k.to_owned(), gen(rng, depth + 1));
+                    }
+                    Value::Object(m)
+                }
+                _ => Value::Array(
+                    (0..rng.next_u32() % 5)
+                        .map(|_| gen(rng, depth + 1))
+                        .collect(),
+                ),
+            }
+        }
+        /// Reference: drop members named in `drop`, and elements of arrays
+        /// under a key named in `drop_elems`; redact values under `redact`.
+        fn reference(v: &Value, drop: &[&str], redact: &[&str], drop_elems: &[&str]) -> Value {
+            match v {
+                Value::Object(m) => Value::Object(
+                    m.iter()
+                        .filter(|(k, _)| !drop.contains(&k.as_str()))
+                        .map(|(k, x)| {
+                            // null carries nothing and stays null.
+                            let x = if redact.contains(&k.as_str()) && !x.is_null() {
+                                json!("[REDACTED]")
+                            } else if drop_elems.contains(&k.as_str()) && x.is_array() {
+                                json!([])
+                            } else {
+                                reference(x, drop, redact, drop_elems)
+                            };
+                            (k.clone(), x)
+                        })
+                        .collect(),
+                ),
+                Value::Array(a) => Value::Array(
+                    a.iter()
+                        .map(|x| reference(x, drop, redact, drop_elems))
+                        .collect(),
+                ),
+                other => other.clone(),
+            }
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(42);
+        let mut checked = 0;
+        for round in 0..3000 {
+            let doc = match gen(&mut rng, 0) {
+                Value::Object(m) => Value::Object(m),
+                other => json!({ "a": other, "e": [1, other, 2] }),
+            };
+            let names = ["a", "b", "c", "d", "e"];
+            let mut drop = Vec::new();
+            let mut redact = Vec::new();
+            let mut drop_elems = Vec::new();
+            for n in names {
+                match rng.next_u32() % 5 {
+                    0 => drop.push(n),
+                    1 => redact.push(n),
+                    2 => drop_elems.push(n),
+                    _ => {}
+                }
+            }
+            let mut fields: Vec<Value> = Vec::new();
+            for n in &drop {
+                fields.push(json!({"path": format!("**.{n}"), "action": "drop"}));
+            }
+            for n in &redact {
+                fields.push(json!({"path": format!("**.{n}"), "action": "redact"}));
+            }
+            for n in &drop_elems {
+                fields.push(json!({"path": format!("**.{n}[*]"), "action": "drop"}));
+            }
+            let policy = json!({"default_action": "keep", "fields": fields});
+            let mut s = scrubber(policy);
+            let want = reference(&doc, &drop, &redact, &drop_elems);
+            let compact = doc.to_string();
+            let pretty = serde_json::to_string_pretty(&doc).unwrap();
+            for text in [compact, pretty, format!("  {}\n", doc)] {
+                let got = run(&mut s, &text);
+                assert_eq!(got, want, "round {round}: {text}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 9000);
     }
 }

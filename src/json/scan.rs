@@ -69,6 +69,9 @@ pub struct Scanner<'a> {
     /// One entry per open container: true for objects.
     stack: Vec<bool>,
     max_depth: usize,
+    /// Offset of the last comma [`Scanner::next_token`] passed: the one
+    /// before the member or element it returns next (when not the first).
+    last_comma: usize,
 }
 
 impl<'a> Scanner<'a> {
@@ -79,7 +82,14 @@ impl<'a> Scanner<'a> {
             expect: Expect::Value,
             stack: Vec::with_capacity(16),
             max_depth,
+            last_comma: 0,
         }
+    }
+
+    /// Offset of the comma before the member or element last returned (if
+    /// it was not the first of its container: the caller knows).
+    pub fn last_comma(&self) -> usize {
+        self.last_comma
     }
 
     /// Number of containers currently open.
@@ -121,6 +131,7 @@ impl<'a> Scanner<'a> {
                         } else {
                             Expect::Value
                         };
+                        self.last_comma = pos;
                         pos = skip_ws(src, next);
                         continue;
                     }
