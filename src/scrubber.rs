@@ -53,7 +53,10 @@ impl std::error::Error for ScrubError {}
 
 impl From<JsonError> for ScrubError {
     fn from(e: JsonError) -> Self {
-        ScrubError::InvalidJson(e)
+        match e {
+            JsonError::InvalidUtf8 => ScrubError::InvalidUtf8,
+            e => ScrubError::InvalidJson(e),
+        }
     }
 }
 
@@ -201,11 +204,9 @@ impl Scrubber {
         if record.len() > self.limits.max_record_bytes {
             return Err(ScrubError::RecordTooLarge);
         }
-        // Validated once here; every token is then a span of this `str`
-        // (`str::get` at ASCII quote boundaries: no second validation).
-        let Ok(text) = std::str::from_utf8(record) else {
-            return Err(ScrubError::InvalidUtf8);
-        };
+        // UTF-8 is validated by the scanner inside strings (the only place
+        // JSON allows non-ASCII): spans are turned into `str` only where a
+        // transform needs text.
         let mut sc = Scanner::new(record, self.limits.max_depth);
         let root = match sc.next_token()? {
             Some(
@@ -252,7 +253,7 @@ impl Scrubber {
                         self.splice.flush(record, tok.end, out);
                     }
                 }
-                _ => self.value(&mut sc, text, tok, key.take(), out)?,
+                _ => self.value(&mut sc, record, tok, key.take(), out)?,
             }
         }
         Ok(())
@@ -264,7 +265,7 @@ impl Scrubber {
     fn value(
         &mut self,
         sc: &mut Scanner<'_>,
-        text: &str,
+        record: &[u8],
         tok: Token,
         key: Option<Token>,
         out: &mut Vec<u8>,
@@ -277,7 +278,6 @@ impl Scrubber {
             splice,
             ..
         } = self;
-        let record = text.as_bytes();
         let Some(parent) = frames.last_mut() else {
             return Err(ScrubError::InvalidJson(JsonError::Syntax));
         };
@@ -285,12 +285,18 @@ impl Scrubber {
         // The comma before this member, unless it is the first one.
         let comma = parent.seen_member.then(|| sc.last_comma());
         parent.seen_member = true;
-        let key_text = match key {
-            Some(k) => Some(decode(span(text, &k)?, &k)?),
+        // The key's bytes, unescaped (rarely needed) without a copy.
+        let key_name: Option<Cow<'_, [u8]>> = match key {
+            Some(k) if !k.escaped => Some(Cow::Borrowed(
+                record.get(k.start..k.end).ok_or(JsonError::Syntax)?,
+            )),
+            Some(k) => Some(Cow::Owned(
+                decode(span(record, &k)?, &k)?.into_owned().into_bytes(),
+            )),
             None => None,
         };
         let base = states.len();
-        let label = match &key_text {
+        let label = match &key_name {
             Some(k) => Label::Key(k),
             None => Label::Index,
         };
@@ -300,17 +306,17 @@ impl Scrubber {
         let action = matcher.action(rule);
         // Keys of a container under `detect` are free text too (ConfigMap
         // data keys, annotation names).
-        let key_edit = match (matcher.action(parent_rule), key, &key_text) {
+        let key_edit = match (matcher.action(parent_rule), key, &key_name) {
             (
                 &Action::Detect {
                     detectors,
                     pseudonymize_identities,
                 },
                 Some(k),
-                Some(t),
+                Some(name),
             ) => Some(KeyEdit {
                 tok: k,
-                text: t,
+                text: std::str::from_utf8(name).map_err(|_| ScrubError::InvalidUtf8)?,
                 detectors,
                 identities: pseudonymize_identities,
                 rule: parent_rule,
@@ -405,7 +411,7 @@ impl Scrubber {
         keep_member(frames, splice, comma, key_edit, work, record, out);
         if !matches!(action, Action::Keep) {
             splice.flush(record, value_start, out);
-            work.scalar(text, tok, action, rule, out)?;
+            work.scalar(record, tok, action, rule, out)?;
             splice.copy_from = value_end;
         }
         Ok(())
@@ -527,9 +533,11 @@ impl KeyEdit<'_> {
     }
 }
 
-/// The text of a token: a span of the validated record.
-fn span<'a>(text: &'a str, tok: &Token) -> Result<&'a str, JsonError> {
-    text.get(tok.start..tok.end).ok_or(JsonError::Syntax)
+/// The text of a token (the scanner checked its UTF-8; this check only
+/// turns the bytes into a `str`, for the few values a transform reads).
+fn span<'a>(record: &'a [u8], tok: &Token) -> Result<&'a str, JsonError> {
+    let bytes = record.get(tok.start..tok.end).ok_or(JsonError::Syntax)?;
+    std::str::from_utf8(bytes).map_err(|_| JsonError::InvalidUtf8)
 }
 
 /// The value of a string or key token, unescaped only when the scanner saw
@@ -565,7 +573,7 @@ impl Work {
     /// same rule on the same raw text always writes the same bytes.
     fn scalar(
         &mut self,
-        text: &str,
+        record: &[u8],
         tok: Token,
         action: &Action,
         rule: u32,
@@ -574,9 +582,9 @@ impl Work {
         if matches!(action, Action::Keep | Action::Drop | Action::Redact { .. })
             || tok.kind == Kind::Null
         {
-            return self.transform(text, tok, action, out);
+            return self.transform(record, tok, action, out);
         }
-        let raw = span(text, &tok)?.as_bytes();
+        let raw = record.get(tok.start..tok.end).ok_or(JsonError::Syntax)?;
         let what = if tok.kind == Kind::String {
             MEMO_STRING
         } else {
@@ -588,7 +596,7 @@ impl Work {
             return Ok(());
         }
         let from = out.len();
-        self.transform(text, tok, action, out)?;
+        self.transform(record, tok, action, out)?;
         self.memo
             .insert(context, raw, out.get(from..).unwrap_or_default());
         Ok(())
@@ -596,12 +604,12 @@ impl Work {
 
     fn transform(
         &mut self,
-        text: &str,
+        record: &[u8],
         tok: Token,
         action: &Action,
         out: &mut Vec<u8>,
     ) -> Result<(), ScrubError> {
-        let raw_text = span(text, &tok)?;
+        let raw_text = span(record, &tok)?;
         let raw = raw_text.as_bytes();
         let is_string = tok.kind == Kind::String;
         let copy_raw = |out: &mut Vec<u8>| {

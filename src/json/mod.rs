@@ -19,6 +19,7 @@ pub enum JsonError {
     BadEscape,
     ControlCharacter,
     TooDeep,
+    InvalidUtf8,
 }
 
 impl JsonError {
@@ -30,6 +31,7 @@ impl JsonError {
             JsonError::BadEscape => "invalid escape sequence in a string",
             JsonError::ControlCharacter => "unescaped control character in a string",
             JsonError::TooDeep => "nesting deeper than the configured limit",
+            JsonError::InvalidUtf8 => "invalid UTF-8",
         }
     }
 }

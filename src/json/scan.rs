@@ -476,8 +476,31 @@ fn scan_string(src: &[u8], start: usize) -> Result<(usize, bool), JsonError> {
                 }
             }
             0..=0x1f => return Err(JsonError::ControlCharacter),
+            0x80..=0xff => i = utf8_char_end(src, i)?,
             _ => i = i.wrapping_add(1),
         }
+    }
+}
+
+/// End of the UTF-8 sequence starting at `i` (a byte >= 0x80), which must
+/// be one valid character: UTF-8 is checked here, inside strings, the only
+/// place JSON allows non-ASCII bytes (anywhere else they are a syntax
+/// error). A separate validation pass over the record would cost about
+/// three wasm instructions per byte.
+#[inline(never)]
+fn utf8_char_end(src: &[u8], i: usize) -> Result<usize, JsonError> {
+    let len = match src.get(i) {
+        Some(0xc2..=0xdf) => 2,
+        Some(0xe0..=0xef) => 3,
+        Some(0xf0..=0xf4) => 4,
+        _ => return Err(JsonError::InvalidUtf8),
+    };
+    let end = i.wrapping_add(len);
+    // `from_utf8` rejects overlong forms, surrogates and code points above
+    // U+10FFFF in the sequence.
+    match src.get(i..end).map(std::str::from_utf8) {
+        Some(Ok(_)) => Ok(end),
+        _ => Err(JsonError::InvalidUtf8),
     }
 }
 
@@ -486,7 +509,7 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 /// The high bit of every byte of a word.
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Bytes of `w` equal to `'"'`, `'\\'` or below 0x20, as high bits. The
+/// Bytes of `w` equal to `'"'`, `'\\'`, below 0x20 or above 0x7f, as high bits. The
 /// lowest flagged byte is always a real match (borrows only run upwards), so
 /// `trailing_zeros() / 8` is the offset of the first one.
 ///
@@ -500,7 +523,7 @@ fn specials(w: u64) -> u64 {
     let below = flipped.wrapping_sub(0x2121_2121_2121_2121) & !flipped;
     let backslash = w ^ 0x5c5c_5c5c_5c5c_5c5c;
     let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (below | zero_backslash) & HIGHS
+    (below | zero_backslash | w) & HIGHS
 }
 
 /// Offset of the first byte at or after `i` that ends a run of plain string
@@ -645,10 +668,12 @@ mod tests {
     #[test]
     fn word_search_flags_exactly_the_special_bytes() {
         for special in 0..=255u8 {
-            let is_special = special == b'"' || special == b'\\' || special < 0x20;
+            let is_special =
+                special == b'"' || special == b'\\' || special < 0x20 || special >= 0x80;
             for at in 0..8 {
-                // Surround with bytes that stress the borrow trick.
-                for fill in [b'a', 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xff] {
+                // Surround with bytes that stress the borrow trick (plain
+                // ASCII: bytes above 0x7f are special themselves).
+                for fill in [b'a', b' ', 0x21, 0x23, 0x5b, 0x5d, 0x7e, 0x7f] {
                     let mut chunk = [fill; 8];
                     chunk[at] = special;
                     let hits = specials(u64::from_le_bytes(chunk));
@@ -668,6 +693,49 @@ mod tests {
         assert_eq!(skip_plain(text, 0), 16);
         assert_eq!(skip_plain(text, 17), 27);
         assert_eq!(skip_plain(b"short", 0), 0);
+    }
+
+    /// UTF-8 is validated inside strings: a document is accepted exactly
+    /// when it is UTF-8 and serde accepts it, over byte-level mutations
+    /// with every kind of lead, continuation and invalid byte, in strings
+    /// and out.
+    #[test]
+    fn accepts_exactly_valid_utf8_documents() {
+        let doc = "{\"k\\u00e9\":\"caf\\u00e9 \u{e9}\u{20ac}\u{1f600} x\",\"n\":[1,\"\u{7ff}\u{800}\u{ffff}\u{10000}\u{10ffff}\"]}";
+        let bytes = doc.as_bytes();
+        let edits: [u8; 16] = [
+            0x80, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0,
+            0x90, b'a',
+        ];
+        let mut checked = 0;
+        for at in 0..=bytes.len() {
+            for &e in &edits {
+                for replace in [false, true] {
+                    let mut m = bytes[..at].to_vec();
+                    m.push(e);
+                    let skip = usize::from(replace && at < bytes.len());
+                    m.extend_from_slice(&bytes[at + skip..]);
+                    let want = std::str::from_utf8(&m).is_ok()
+                        && serde_json::from_slice::<serde::de::IgnoredAny>(&m).is_ok();
+                    let mut sc = Scanner::new(&m, 64);
+                    let got = loop {
+                        match sc.next_token() {
+                            Ok(Some(_)) => {}
+                            Ok(None) => break true,
+                            Err(_) => break false,
+                        }
+                    };
+                    assert_eq!(got, want, "{m:x?}");
+                    let mut sc = Scanner::new(&m, 64);
+                    if let Ok(Some(_)) = sc.next_token() {
+                        let skipped = sc.skip_container().and_then(|_| sc.next_token());
+                        assert_eq!(skipped.is_ok(), want, "{m:x?}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 2000);
     }
 
     /// Accepts exactly what serde_json accepts, on single-byte mutations of

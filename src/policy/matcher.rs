@@ -11,7 +11,8 @@ use crate::path::Segment;
 /// A child label: an object key or an array position.
 #[derive(Debug, Clone, Copy)]
 pub enum Label<'a> {
-    Key(&'a str),
+    /// The key's bytes (unescaped).
+    Key(&'a [u8]),
     Index,
 }
 
@@ -289,11 +290,11 @@ impl Matcher {
             }
             match label {
                 Label::Key(k) => {
-                    if let Some(next) = node.literal.get(k.as_bytes()) {
+                    if let Some(next) = node.literal.get(k) {
                         self.add(next, states, base);
                     }
                     for (key, next) in &node.literal_ci {
-                        if key.eq_ignore_ascii_case(k) {
+                        if key.as_bytes().eq_ignore_ascii_case(k) {
                             self.add(*next, states, base);
                         }
                     }
