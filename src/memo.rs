@@ -19,14 +19,18 @@
 pub const MAX_VALUE: usize = 512;
 const SLOTS: usize = 1024;
 
+/// Buffers are reused when a slot is overwritten: an allocation and a free
+/// cost hundreds of wasm instructions each.
+#[derive(Default)]
 struct Entry {
     context: u64,
-    value: Box<[u8]>,
-    output: Box<[u8]>,
+    /// Empty when the slot is unused (an empty value is never recorded).
+    value: Vec<u8>,
+    output: Vec<u8>,
 }
 
 pub struct Memo {
-    slots: Vec<Option<Entry>>,
+    slots: Vec<Entry>,
 }
 
 impl Default for Memo {
@@ -47,31 +51,31 @@ impl Memo {
     /// The output recorded for `value` in `context`, if still present.
     #[inline]
     pub fn get(&self, context: u64, value: &[u8]) -> Option<&[u8]> {
-        if value.len() > MAX_VALUE {
+        if value.is_empty() || value.len() > MAX_VALUE {
             return None;
         }
         match self.slots.get(Self::slot(context, value)) {
-            Some(Some(e)) if e.context == context && same_bytes(&e.value, value) => Some(&e.output),
+            Some(e) if e.context == context && same_bytes(&e.value, value) => Some(&e.output),
             _ => None,
         }
     }
 
-    /// Records `output` for `value` in `context` (values over [`MAX_VALUE`]
-    /// bytes are not recorded).
+    /// Records `output` for `value` in `context` (empty values and values
+    /// over [`MAX_VALUE`] bytes are not recorded).
     pub fn insert(&mut self, context: u64, value: &[u8], output: &[u8]) {
-        if value.len() > MAX_VALUE {
+        if value.is_empty() || value.len() > MAX_VALUE {
             return;
         }
         if self.slots.is_empty() {
             // Allocated on first use: policies without transforms never pay.
-            self.slots.resize_with(SLOTS, || None);
+            self.slots.resize_with(SLOTS, Entry::default);
         }
         if let Some(slot) = self.slots.get_mut(Self::slot(context, value)) {
-            *slot = Some(Entry {
-                context,
-                value: value.into(),
-                output: output.into(),
-            });
+            slot.context = context;
+            slot.value.clear();
+            slot.value.extend_from_slice(value);
+            slot.output.clear();
+            slot.output.extend_from_slice(output);
         }
     }
 }
