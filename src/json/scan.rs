@@ -529,19 +529,24 @@ fn specials(w: u64) -> u64 {
 /// Offset of the first byte at or after `i` that ends a run of plain string
 /// text (a quote, a backslash, a control character), or of the last few
 /// bytes when none is found before them. Eight bytes per step: a byte loop
-/// costs about ten wasm instructions per byte, this about two.
+/// costs about ten wasm instructions per byte, this about four. An
+/// exact-chunks iterator: no bounds check per step.
 #[inline(always)]
-fn skip_plain(src: &[u8], mut i: usize) -> usize {
-    while let Some(chunk) = src.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let hits = specials(u64::from_le_bytes(*chunk));
+fn skip_plain(src: &[u8], i: usize) -> usize {
+    let Some(rest) = src.get(i..) else {
+        return i;
+    };
+    let mut at = i;
+    for chunk in rest.chunks_exact(8) {
+        let word = chunk.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        let hits = specials(word);
         if hits != 0 {
             // At most 7: the offset of a byte in the chunk.
-            let at = (hits.trailing_zeros() / 8) as usize;
-            return i.wrapping_add(at);
+            return at.wrapping_add((hits.trailing_zeros() / 8) as usize);
         }
-        i = i.wrapping_add(8);
+        at = at.wrapping_add(8);
     }
-    i
+    at
 }
 
 #[cfg(test)]
