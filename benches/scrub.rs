@@ -24,7 +24,7 @@
 // A benchmark aborting on a broken setup is the right outcome.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::Bencher;
@@ -106,8 +106,11 @@ fn print_table(events: &[String]) {
         events.len(),
         bytes as f64 / events.len() as f64
     );
-    println!("| policy | events/s native | events/s wasm | native/wasm | fuel/event | fuel/byte |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| policy | events/s native | events/s wasm (module call) | native/wasm | \
+         events/s wasm (whole filter call) | fuel/event | fuel/byte |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for &name in POLICIES {
         let mut scrubber = native_scrubber(name);
         let mut out = Vec::new();
@@ -117,10 +120,26 @@ fn print_table(events: &[String]) {
                 .expect("native scrub");
         });
         let mut host = wasm_host(name, false);
-        let wasm = rate(events, 3, |e| {
-            let report = host.host.process(DEFAULT_TAG, RecordTime::now(), e);
-            assert!(matches!(report.outcome, Outcome::Emitted(_)));
-        });
+        // Two rates from the same passes (best of 3): the module call alone
+        // (what the native scrubber does), and the whole emulated filter call
+        // (the host's copy into the app heap and its parse of the result too).
+        let (mut best_call, mut best_whole) = (f64::MAX, f64::MAX);
+        for _ in 0..3 {
+            let mut in_calls = Duration::ZERO;
+            let t = Instant::now();
+            for e in events {
+                let report = host.host.process(DEFAULT_TAG, RecordTime::now(), e);
+                match &report.outcome {
+                    Outcome::Emitted(_) => {}
+                    other => panic!("{name}: unexpected outcome {other:?}"),
+                }
+                in_calls += report.call_time;
+            }
+            best_whole = best_whole.min(t.elapsed().as_secs_f64());
+            best_call = best_call.min(in_calls.as_secs_f64());
+        }
+        let wasm = events.len() as f64 / best_call;
+        let whole = events.len() as f64 / best_whole;
         let mut metered = wasm_host(name, true);
         let mut fuel: u64 = 0;
         for e in events {
@@ -132,7 +151,7 @@ fn print_table(events: &[String]) {
         }
         let per_event = fuel as f64 / events.len() as f64;
         println!(
-            "| {name} | {native:.0} | {wasm:.0} | {:.2} | {per_event:.0} | {:.1} |",
+            "| {name} | {native:.0} | {wasm:.0} | {:.2} | {whole:.0} | {per_event:.0} | {:.1} |",
             native / wasm,
             fuel as f64 / bytes as f64
         );

@@ -538,7 +538,9 @@ fn skip_plain(src: &[u8], i: usize) -> usize {
     };
     let mut at = i;
     for chunk in rest.chunks_exact(8) {
-        let word = chunk.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        let word = chunk
+            .first_chunk::<8>()
+            .map_or(0, |w| u64::from_le_bytes(*w));
         let hits = specials(word);
         if hits != 0 {
             // At most 7: the offset of a byte in the chunk.

@@ -308,6 +308,9 @@ pub struct CallReport {
     pub tag_ptr: u32,
     /// Wasm instructions executed for this record (with fuel metering on).
     pub fuel: Option<u64>,
+    /// Wall-clock time of the module call alone (without the host's copies
+    /// and its parse of the result): what benchmarks compare with native.
+    pub call_time: std::time::Duration,
 }
 
 /// Host data of the store.
@@ -593,6 +596,7 @@ impl FluentBitHost {
                 record_ptr: 0,
                 tag_ptr: 0,
                 fuel: None,
+                call_time: std::time::Duration::ZERO,
             };
         };
         if self.fuel.arm(&mut self.store).is_err() {
@@ -608,7 +612,9 @@ impl FluentBitHost {
             record_ptr as i32,
             len_arg(record_json.len()),
         );
+        let started = std::time::Instant::now();
         let result = function.call(&mut self.store, args);
+        let call_time = started.elapsed();
         let outcome = match result {
             Err(err) => {
                 let text = wamr_exception_text(&err);
@@ -647,6 +653,7 @@ impl FluentBitHost {
             record_ptr,
             tag_ptr,
             fuel,
+            call_time,
         }
     }
 
