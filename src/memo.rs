@@ -80,6 +80,134 @@ impl Memo {
     }
 }
 
+/// Recorded outputs of whole containers (objects and arrays), found
+/// without knowing where the container ends.
+///
+/// [`Memo`] is keyed by a value's exact text, which for a container means
+/// scanning it first to find its end: for a repeated subtree that scan costs
+/// more than its output. Here the set is chosen by a hash of the first bytes
+/// at the container's start, and every recorded text in the set is compared
+/// with the record from that position (the number of bytes hashed is the
+/// shortest container length seen in the context, between 32 and 64). A
+/// recorded text is a complete,
+/// valid container (it was scanned in full when recorded), so if the record
+/// continues with exactly that text, that is where the container ends.
+/// Sets have [`WAYS`] entries because containers in one context often share
+/// their first bytes (`{"username":"system:...`).
+pub struct PrefixMemo {
+    slots: Vec<Entry>,
+    /// Bytes hashed per context, learnt from its first recorded container.
+    hashed: Vec<(u64, usize)>,
+    /// Round-robin replacement within a set.
+    victim: usize,
+}
+
+const WAYS: usize = 8;
+const SETS: usize = 128;
+/// Bytes hashed at a container's start: few enough to stay cheap, enough to
+/// tell apart containers that share a leading key.
+const MIN_HASHED: usize = 32;
+const MAX_HASHED: usize = 64;
+/// Contexts with a learnt hash length (a policy has a handful).
+const MAX_CONTEXTS: usize = 64;
+
+impl Default for PrefixMemo {
+    fn default() -> Self {
+        PrefixMemo::new()
+    }
+}
+
+impl PrefixMemo {
+    pub fn new() -> PrefixMemo {
+        PrefixMemo {
+            slots: Vec::new(),
+            hashed: Vec::new(),
+            victim: 0,
+        }
+    }
+
+    fn hashed_len(&self, context: u64) -> Option<usize> {
+        self.hashed
+            .iter()
+            .find(|(c, _)| *c == context)
+            .map(|(_, n)| *n)
+    }
+
+    /// First slot of the set for the container starting at `rest`.
+    fn set(context: u64, rest: &[u8], hashed: usize) -> usize {
+        let key = rest.get(..hashed.min(rest.len())).unwrap_or(rest);
+        ((hash(context, key) as usize) & SETS.wrapping_sub(1)).wrapping_mul(WAYS)
+    }
+
+    /// The length and output of a recorded container that `rest` (the
+    /// record from a container's first byte) begins with.
+    #[inline]
+    pub fn find(&self, context: u64, rest: &[u8]) -> Option<(usize, &[u8])> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let hashed = self.hashed_len(context)?;
+        let first = Self::set(context, rest, hashed);
+        let set = self.slots.get(first..first.wrapping_add(WAYS))?;
+        set.iter().find_map(|e| {
+            let n = e.value.len();
+            (e.context == context
+                && n > 0
+                && rest.get(..n).is_some_and(|r| same_bytes(&e.value, r)))
+            .then_some((n, e.output.as_slice()))
+        })
+    }
+
+    /// Records `output` for the container `rest[..len]` (`rest` continues
+    /// with the rest of the record, as [`PrefixMemo::find`] will see it).
+    pub fn insert(&mut self, context: u64, rest: &[u8], len: usize, output: &[u8]) {
+        let Some(value) = rest.get(..len) else {
+            return;
+        };
+        if value.is_empty() || value.len() > MAX_VALUE {
+            return;
+        }
+        // Hash no more than the shortest container seen in this context: a
+        // container shorter than the hashed length would hash the bytes that
+        // follow it too, and miss wherever they differ. (Entries placed under
+        // a longer length just stop being found and are replaced in turn.)
+        let want = len.clamp(MIN_HASHED, MAX_HASHED);
+        let known = self.hashed.len();
+        let hashed = match self.hashed.iter_mut().find(|(c, _)| *c == context) {
+            Some((_, n)) => {
+                *n = (*n).min(want);
+                *n
+            }
+            None if known < MAX_CONTEXTS => {
+                self.hashed.push((context, want));
+                want
+            }
+            None => return,
+        };
+        if self.slots.is_empty() {
+            self.slots
+                .resize_with(SETS.wrapping_mul(WAYS), Entry::default);
+        }
+        let first = Self::set(context, rest, hashed);
+        self.victim = self.victim.wrapping_add(1);
+        let Some(set) = self.slots.get_mut(first..first.wrapping_add(WAYS)) else {
+            return;
+        };
+        // An empty way if there is one, else the next in turn.
+        let way = set
+            .iter()
+            .position(|e| e.value.is_empty())
+            .unwrap_or(self.victim % WAYS);
+        if let Some(e) = set.get_mut(way) {
+            e.context = context;
+            e.value.clear();
+            e.value.extend_from_slice(value);
+            e.output.clear();
+            e.output.extend_from_slice(output);
+        }
+    }
+}
+
 const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A multiplicative hash over eight-byte words (the tail zero-padded, the
@@ -149,6 +277,42 @@ mod tests {
         }
         assert!(hits > SLOTS / 2 && hits <= SLOTS, "{hits}");
         assert!(m.slots.len() == SLOTS);
+    }
+
+    #[test]
+    fn prefix_memo_finds_recorded_containers_where_the_record_continues_with_them() {
+        let mut m = PrefixMemo::new();
+        let a = br#"{"username":"system:serviceaccount:kube-system:a","groups":["x"]}"#;
+        let b = br#"{"username":"system:serviceaccount:kube-system:b","groups":["x"]}"#;
+        let with_tail = |c: &[u8], tail: &[u8]| [c, tail].concat();
+        assert_eq!(m.find(7, &with_tail(a, b",\"k\":1}")), None);
+        m.insert(7, &with_tail(a, b",\"k\":1}"), a.len(), b"A");
+        m.insert(7, &with_tail(b, b"}"), b.len(), b"B");
+        // Found whatever follows the container.
+        assert_eq!(m.find(7, &with_tail(a, b"]]")), Some((a.len(), &b"A"[..])));
+        assert_eq!(m.find(7, &with_tail(b, b"")), Some((b.len(), &b"B"[..])));
+        // Another context, a differing byte, a truncated record: not found.
+        assert_eq!(m.find(8, &with_tail(a, b"}")), None);
+        let mut c = a.to_vec();
+        c[a.len() - 3] = b'y';
+        assert_eq!(m.find(7, &c), None);
+        assert_eq!(m.find(7, &a[..a.len() - 1]), None);
+        // Many containers sharing a prefix: the latest ones are found, and a
+        // hit is always the exact one.
+        for i in 0..2000 {
+            let v = format!(r#"{{"username":"system:serviceaccount:kube-system:{i}"}}"#);
+            m.insert(7, v.as_bytes(), v.len(), i.to_string().as_bytes());
+        }
+        let mut hits = 0;
+        for i in 0..2000 {
+            let v = format!(r#"{{"username":"system:serviceaccount:kube-system:{i}"}},"x":1"#);
+            if let Some((n, out)) = m.find(7, v.as_bytes()) {
+                assert_eq!(out, i.to_string().as_bytes());
+                assert_eq!(n, v.len() - 6);
+                hits += 1;
+            }
+        }
+        assert!(hits >= 600, "{hits}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::json::scan::{Kind, Scanner, Token};
 use crate::json::text::{unescape_str, write_string};
 use crate::json::JsonError;
 use crate::keys::KeyRing;
-use crate::memo::Memo;
+use crate::memo::{Memo, PrefixMemo};
 use crate::policy::matcher::{Label, Matcher, DEFAULT_RULE};
 use crate::policy::{Action, Limits, OnError, Policy};
 use crate::scrub::{email, ip, mask, pseudonym::Pseudonymizer, redact, time};
@@ -89,8 +89,8 @@ struct Frame {
 #[derive(Clone, Copy)]
 struct SubtreeMemo {
     context: u64,
-    /// The container's raw text, `[` or `{` to its closing bracket.
-    raw: (usize, usize),
+    /// Where the container's raw text starts (its `[` or `{`).
+    raw_start: usize,
     /// Where its output starts in `out`.
     out_from: usize,
 }
@@ -112,6 +112,8 @@ struct Work {
     pseudonymizer: Option<Pseudonymizer>,
     /// Recent outputs of transforms by (rule, token kind) and raw value.
     memo: Memo,
+    /// Recent outputs of whole containers.
+    subtrees: PrefixMemo,
     findings: Vec<Finding>,
     text: String,
 }
@@ -143,6 +145,7 @@ impl Scrubber {
             work: Work {
                 pseudonymizer,
                 memo: Memo::new(),
+                subtrees: PrefixMemo::new(),
                 findings: Vec::new(),
                 text: String::new(),
             },
@@ -244,9 +247,10 @@ impl Scrubber {
                     self.states.truncate(frame.states_start);
                     if let Some(m) = frame.memo {
                         self.splice.flush(record, tok.end, out);
-                        let raw = record.get(m.raw.0..m.raw.1).unwrap_or_default();
+                        let rest = record.get(m.raw_start..).unwrap_or_default();
                         let output = out.get(m.out_from..).unwrap_or_default();
-                        self.work.memo.insert(m.context, raw, output);
+                        let len = tok.end.saturating_sub(m.raw_start);
+                        self.work.subtrees.insert(m.context, rest, len, output);
                     }
                     if self.frames.is_empty() {
                         // The root closed: what follows is whitespace.
@@ -343,28 +347,28 @@ impl Scrubber {
                 keep_member(frames, splice, comma, key_edit, work, record, out);
                 // Repeated subtrees (the same user, object reference or
                 // annotations record after record) come from the memo: a
-                // skip and a hash instead of a walk. The output depends on
-                // the raw text, the state set and the inherited rule only;
-                // sets of more than one state are not memoised.
+                // hash of their first bytes and a comparison instead of a
+                // walk. The output depends on the raw text, the state set,
+                // the inherited rule and (for the depth limit) the depth
+                // only; sets of more than one state are not memoised.
                 let mut memo = None;
                 if child_states.len() <= 1 {
-                    let context = subtree_context(rule, child_states.first().copied());
-                    let cp = sc.checkpoint();
-                    let end = sc.skip_container()?;
-                    let raw = record.get(tok.start..end).unwrap_or_default();
-                    if let Some(hit) = work.memo.get(context, raw) {
-                        splice.flush(record, tok.start, out);
-                        out.extend_from_slice(hit);
-                        splice.copy_from = end;
-                        states.truncate(base);
-                        return Ok(());
-                    }
-                    sc.rewind(cp);
-                    if raw.len() <= crate::memo::MAX_VALUE {
+                    let context = subtree_context(rule, child_states.first().copied(), sc.depth());
+                    let rest = record.get(tok.start..).unwrap_or_default();
+                    if let Some(context) = context {
+                        if let Some((len, hit)) = work.subtrees.find(context, rest) {
+                            let end = tok.start.wrapping_add(len);
+                            sc.skip_verified(end);
+                            splice.flush(record, tok.start, out);
+                            out.extend_from_slice(hit);
+                            splice.copy_from = end;
+                            states.truncate(base);
+                            return Ok(());
+                        }
                         splice.flush(record, tok.start, out);
                         memo = Some(SubtreeMemo {
                             context,
-                            raw: (tok.start, end),
+                            raw_start: tok.start,
                             out_from: out.len(),
                         });
                     }
@@ -560,11 +564,19 @@ fn memo_context(rule: u32, what: u64) -> u64 {
     u64::from(rule) << 2 | what
 }
 
-/// Memo context of a container: its inherited rule and its single trie
-/// state (or none), tagged by the top bit apart from scalar contexts.
-fn subtree_context(rule: u32, state: Option<u32>) -> u64 {
+/// Memo context of a container: its inherited rule, its single trie state
+/// (or none) and its depth, packed without overlap (`None` past the packing
+/// limits: such containers are simply not memoised).
+fn subtree_context(rule: u32, state: Option<u32>, depth: usize) -> Option<u64> {
+    const BITS: u32 = 21;
+    const MAX: u64 = (1 << BITS) - 1;
+    let rule = u64::from(rule).wrapping_add(1) & 0xffff_ffff; // DEFAULT_RULE -> 0
     let state = state.map_or(0, |s| u64::from(s).wrapping_add(1));
-    1 << 63 | u64::from(rule) << 31 | state
+    let depth = u64::try_from(depth).ok()?;
+    if rule > MAX || state > MAX || depth > MAX {
+        return None;
+    }
+    Some(rule << (2 * BITS) | state << BITS | depth)
 }
 
 impl Work {

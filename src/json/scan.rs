@@ -273,6 +273,16 @@ impl<'a> Scanner<'a> {
         self.expect = cp.expect;
     }
 
+    /// Moves past the container whose start token was just returned, to
+    /// `end`, without looking at it: the caller has checked that the input
+    /// up to `end` is byte for byte a container text this scanner accepted
+    /// before (a valid container ends where its own text says).
+    pub fn skip_verified(&mut self, end: usize) {
+        self.stack.pop();
+        self.pos = end;
+        self.after_value();
+    }
+
     /// Consumes the rest of the container whose start token was just
     /// returned, validating it exactly as [`Scanner::next_token`] would;
     /// returns the offset just past its closing bracket.
