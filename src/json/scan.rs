@@ -392,9 +392,18 @@ fn close_kind(b: u8) -> Kind {
     }
 }
 
-/// Offset of the first non-whitespace byte at or after `i`.
+/// Offset of the first non-whitespace byte at or after `i`. Compact JSON
+/// (what log hosts emit) has none: one comparison settles that case.
 #[inline(always)]
-fn skip_ws(src: &[u8], mut i: usize) -> usize {
+fn skip_ws(src: &[u8], i: usize) -> usize {
+    match src.get(i) {
+        Some(&b) if b > b' ' => i,
+        _ => skip_ws_slow(src, i),
+    }
+}
+
+#[inline(never)]
+fn skip_ws_slow(src: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = src.get(i) {
         i = i.wrapping_add(1);
     }
