@@ -231,22 +231,32 @@ fn hash(context: u64, value: &[u8]) -> u64 {
     h ^ (h >> 32)
 }
 
-/// Byte equality, eight bytes per step (a byte loop in wasm otherwise).
+/// Byte equality, eight bytes per step, the last step overlapping; short
+/// texts byte by byte. No `memcmp` call: in wasm that is a byte loop behind
+/// a call, for every key looked up.
 #[inline]
 pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let (mut a, mut b) = (a, b);
-    while let (Some((x, ra)), Some((y, rb))) =
-        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
-    {
-        if x != y {
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let word = |s: &[u8], i: usize| {
+        s.get(i..)
+            .and_then(<[u8]>::first_chunk::<8>)
+            .map(|w| u64::from_le_bytes(*w))
+    };
+    let mut i: usize = 0;
+    while i.wrapping_add(8) < n {
+        if word(a, i) != word(b, i) {
             return false;
         }
-        (a, b) = (ra, rb);
+        i = i.wrapping_add(8);
     }
-    a == b
+    let last = n.wrapping_sub(8);
+    word(a, last) == word(b, last)
 }
 
 #[cfg(test)]
@@ -328,6 +338,15 @@ mod tests {
 
     #[test]
     fn equality_is_exact() {
+        let base: Vec<u8> = (0u8..40).collect();
+        for n in 0..base.len() {
+            assert!(same_bytes(&base[..n], &base[..n]));
+            for at in 0..n {
+                let mut other = base[..n].to_vec();
+                other[at] ^= 1;
+                assert!(!same_bytes(&base[..n], &other), "{n} {at}");
+            }
+        }
         assert!(same_bytes(b"0123456789abcdefXY", b"0123456789abcdefXY"));
         assert!(!same_bytes(b"0123456789abcdefXY", b"0123456789abcdefXZ"));
         assert!(!same_bytes(b"0123456789", b"0123456789a"));

@@ -36,9 +36,11 @@ usage:
                              [--confidence 0.95] [--delta DELTA]
       Privacy -> noise scale and confidence-interval half-width, or the
       reverse (half-width -> epsilon). The Gaussian with --epsilon needs --delta.
-  dp-audit-harness run-wasi --wasm PATH [--fuel] [-- ARGS...]
+  dp-audit-harness run-wasi --wasm PATH [--fuel] [--fuel-profile N] [-- ARGS...]
       Runs a WASI command module (benchmarks: benches/wasm_samplers.sh);
-      --fuel prints `fuel N`, the wasm instructions it executed.
+      --fuel prints `fuel N`, the wasm instructions it executed;
+      --fuel-profile N stops the run at N evenly spaced instruction counts and
+      prints each function's share of them (self and total).
   (reserved: envoy)";
 
 /// A parsed command line.
