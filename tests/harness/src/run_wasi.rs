@@ -37,7 +37,9 @@ pub fn parse(args: &[String]) -> Result<RunWasiArgs, HarnessError> {
                     .next()
                     .and_then(|v| v.parse::<u32>().ok())
                     .filter(|n| *n > 0)
-                    .ok_or_else(|| HarnessError::config("--fuel-profile", "needs a sample count"))?;
+                    .ok_or_else(|| {
+                        HarnessError::config("--fuel-profile", "needs a sample count")
+                    })?;
                 fuel_profile = Some(n);
             }
             "--" => {
@@ -196,7 +198,10 @@ fn profile(args: &RunWasiArgs, samples: u32) -> Result<(), HarnessError> {
         rows.sort_by(|a, b| b.1.cmp(&a.1));
         println!("-- {title}");
         for (name, n) in rows.into_iter().take(40) {
-            println!("{:5.1}%  {name}", f64::from(n) * 100.0 / f64::from(taken.max(1)));
+            println!(
+                "{:5.1}%  {name}",
+                f64::from(n) * 100.0 / f64::from(taken.max(1))
+            );
         }
     }
     Ok(())
