@@ -523,8 +523,6 @@ fn utf8_char_end(src: &[u8], i: usize) -> Result<usize, JsonError> {
     }
 }
 
-/// `0x01` in every byte of a word.
-const ONES: u64 = 0x0101_0101_0101_0101;
 /// The high bit of every byte of a word.
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -532,17 +530,11 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// lowest flagged byte is always a real match (borrows only run upwards), so
 /// `trailing_zeros() / 8` is the offset of the first one.
 ///
-/// Flipping bit 1 maps `'"'` (0x22) to 0x20 and keeps every control byte
-/// below 0x20, while no other byte lands below 0x21: one "byte < 0x21" test
-/// then finds quotes and control bytes together, and a second finds
-/// backslashes. Ten operations per eight bytes.
+/// The bytes a string must escape ([`super::text::must_escape`]), and the
+/// high bit itself for non-ASCII bytes, whose UTF-8 is checked here.
 #[inline(always)]
 fn specials(w: u64) -> u64 {
-    let flipped = w ^ 0x0202_0202_0202_0202;
-    let below = flipped.wrapping_sub(0x2121_2121_2121_2121) & !flipped;
-    let backslash = w ^ 0x5c5c_5c5c_5c5c_5c5c;
-    let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (below | zero_backslash | w) & HIGHS
+    super::text::must_escape(w) | (w & HIGHS)
 }
 
 /// Offset of the first byte at or after `i` that ends a run of plain string

@@ -3,21 +3,68 @@
 use super::JsonError;
 use std::borrow::Cow;
 
+/// High bit set in each byte of `w` that a JSON string must escape (`"`,
+/// `\\`, below 0x20); the lowest set byte is always exact. Flipping bit 1
+/// maps `"` (0x22) to 0x20 and keeps control bytes below 0x20, while no other
+/// byte lands below 0x21, so one "below 0x21" test finds both.
+#[inline(always)]
+pub(crate) fn must_escape(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let flipped = w ^ 0x0202_0202_0202_0202;
+    let below = flipped.wrapping_sub(0x2121_2121_2121_2121) & !flipped;
+    let backslash = w ^ 0x5c5c_5c5c_5c5c_5c5c;
+    let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    (below | zero_backslash) & HIGHS
+}
+
+/// Offset of the first byte at or after `i` that must be escaped, or the
+/// length: eight bytes per step (header values and free text rarely need
+/// any escape).
+#[inline]
+fn next_escape(bytes: &[u8], i: usize) -> usize {
+    let Some(rest) = bytes.get(i..) else {
+        return bytes.len();
+    };
+    let mut at = i;
+    let mut chunks = rest.chunks_exact(8);
+    for chunk in &mut chunks {
+        let w = chunk
+            .first_chunk::<8>()
+            .map_or(0, |w| u64::from_le_bytes(*w));
+        let hits = must_escape(w);
+        if hits != 0 {
+            return at.wrapping_add((hits.trailing_zeros() / 8) as usize);
+        }
+        at = at.wrapping_add(8);
+    }
+    for &b in chunks.remainder() {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return at;
+        }
+        at = at.wrapping_add(1);
+    }
+    at
+}
+
 /// Appends `s` as the inside of a JSON string literal (without quotes).
 pub fn escape_into(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     let mut copied = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    loop {
+        let i = next_escape(bytes, copied);
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
+        out.extend_from_slice(bytes.get(copied..i).unwrap_or_default());
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
+            _ => b"",
         };
-        out.extend_from_slice(bytes.get(copied..i).unwrap_or_default());
         if esc.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(b"\\u00");
@@ -26,7 +73,7 @@ pub fn escape_into(s: &str, out: &mut Vec<u8>) {
         } else {
             out.extend_from_slice(esc);
         }
-        copied = i.saturating_add(1);
+        copied = i.wrapping_add(1);
     }
     out.extend_from_slice(bytes.get(copied..).unwrap_or_default());
 }

@@ -22,7 +22,8 @@ struct Node {
     /// trie is complete.
     literal: LiteralTable,
     /// Keys compared ASCII-case-insensitively (few: HTTP headers).
-    literal_ci: Vec<(Box<str>, u32)>,
+    /// Keys compared ASCII-case-insensitively (HTTP headers), lowercased.
+    literal_ci: LiteralTable,
     any_key: Option<u32>,
     any_index: Option<u32>,
     /// The `**` node reached from here without consuming a label.
@@ -144,6 +145,26 @@ impl LiteralTable {
         self.slots = slots.into_boxed_slice();
     }
 
+    /// Lookup of a key in a table of lowercased keys: the key is lowercased
+    /// into a buffer (long keys, which no header name is, are compared one
+    /// by one).
+    fn get_ignore_case(&self, k: &[u8]) -> Option<u32> {
+        let mut buf = [0u8; 128];
+        match buf.get_mut(..k.len()) {
+            Some(lower) => {
+                for (d, s) in lower.iter_mut().zip(k) {
+                    *d = s.to_ascii_lowercase();
+                }
+                self.get(lower)
+            }
+            None => self
+                .entries
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, id)| *id),
+        }
+    }
+
     #[inline(always)]
     fn get(&self, k: &[u8]) -> Option<u32> {
         let mask = self.slots.len().wrapping_sub(1);
@@ -162,11 +183,7 @@ impl LiteralTable {
 fn lookup_edge(node: &Node, edge: &Edge<'_>) -> Option<u32> {
     match edge {
         Edge::Literal(k) => node.literal.find_linear(k),
-        Edge::LiteralCi(k) => node
-            .literal_ci
-            .iter()
-            .find(|(key, _)| **key == **k)
-            .map(|(_, id)| *id),
+        Edge::LiteralCi(k) => node.literal_ci.find_linear(k),
         Edge::AnyKey => node.any_key,
         Edge::AnyIndex => node.any_index,
         Edge::Deep => node.deep,
@@ -192,7 +209,7 @@ fn child(nodes: &mut Vec<Node>, at: u32, edge: Edge<'_>, under_deep: bool) -> u3
     if let Some(node) = nodes.get_mut(at as usize) {
         match edge {
             Edge::Literal(k) => node.literal.push(k, id),
-            Edge::LiteralCi(k) => node.literal_ci.push((k.into(), id)),
+            Edge::LiteralCi(k) => node.literal_ci.push(&k, id),
             Edge::AnyKey => node.any_key = Some(id),
             Edge::AnyIndex => node.any_index = Some(id),
             Edge::Deep => node.deep = Some(id),
@@ -235,6 +252,7 @@ impl Matcher {
         }
         for node in &mut nodes {
             node.literal.seal();
+            node.literal_ci.seal();
         }
         let ranks = policy
             .rules
@@ -300,9 +318,9 @@ impl Matcher {
                     if let Some(next) = node.literal.get(k) {
                         self.add(next, states, base);
                     }
-                    for (key, next) in &node.literal_ci {
-                        if key.as_bytes().eq_ignore_ascii_case(k) {
-                            self.add(*next, states, base);
+                    if !node.literal_ci.is_empty() {
+                        if let Some(next) = node.literal_ci.get_ignore_case(k) {
+                            self.add(next, states, base);
                         }
                     }
                     if let Some(next) = node.any_key {
@@ -395,6 +413,19 @@ mod tests {
                 keys.iter().any(|k| k == miss)
             );
         }
+        let mut ci = LiteralTable::default();
+        let long = "x-".repeat(100);
+        for (id, k) in ["x-user-id", "authorization", long.as_str()]
+            .iter()
+            .enumerate()
+        {
+            ci.push(k, id as u32);
+        }
+        ci.seal();
+        assert_eq!(ci.get_ignore_case(b"X-User-ID"), Some(0));
+        assert_eq!(ci.get_ignore_case(b"AUTHORIZATION"), Some(1));
+        assert_eq!(ci.get_ignore_case(long.to_uppercase().as_bytes()), Some(2));
+        assert_eq!(ci.get_ignore_case(b"x-user-idx"), None);
         let empty = {
             let mut e = LiteralTable::default();
             e.seal();

@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn debug_hides_the_key() {
         let secret = [0xABu8; 32];
-        let mut p = Pseudonymizer::new("kid", &secret, 64).unwrap();
+        let p = Pseudonymizer::new("kid", &secret, 64).unwrap();
         let d = format!("{p:?}");
         assert!(d.contains("kid"));
         assert!(!d.to_lowercase().contains("abab"), "{d}");
