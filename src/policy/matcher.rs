@@ -95,8 +95,15 @@ struct LiteralTable {
 /// the key: an interpreter charges per byte).
 #[inline(always)]
 fn shape_hash(k: &[u8]) -> u32 {
+    shape_hash_with(k, |b| b)
+}
+
+/// [`shape_hash`] of the key with its sampled bytes mapped by `map` (ASCII
+/// lowercasing for case-insensitive tables: no copy of the key).
+#[inline(always)]
+fn shape_hash_with(k: &[u8], map: impl Fn(u8) -> u8) -> u32 {
     let n = k.len();
-    let byte = |i: usize| u32::from(k.get(i).copied().unwrap_or(0));
+    let byte = |i: usize| u32::from(map(k.get(i).copied().unwrap_or(0)));
     let mut h = (n as u32).wrapping_mul(0x9E37_79B1)
         ^ byte(0)
         ^ byte(n / 2).wrapping_shl(8)
@@ -145,23 +152,18 @@ impl LiteralTable {
         self.slots = slots.into_boxed_slice();
     }
 
-    /// Lookup of a key in a table of lowercased keys: the key is lowercased
-    /// into a buffer (long keys, which no header name is, are compared one
-    /// by one).
+    /// Lookup of a key in a table of lowercased keys: the hash lowercases
+    /// the bytes it samples, the comparison ignores ASCII case.
     fn get_ignore_case(&self, k: &[u8]) -> Option<u32> {
-        let mut buf = [0u8; 128];
-        match buf.get_mut(..k.len()) {
-            Some(lower) => {
-                for (d, s) in lower.iter_mut().zip(k) {
-                    *d = s.to_ascii_lowercase();
-                }
-                self.get(lower)
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut at = shape_hash_with(k, |b| b.to_ascii_lowercase()) as usize & mask;
+        loop {
+            let slot = *self.slots.get(at)?;
+            let (key, id) = self.entries.get(slot.checked_sub(1)? as usize)?;
+            if key.eq_ignore_ascii_case(k) {
+                return Some(*id);
             }
-            None => self
-                .entries
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                .map(|(_, id)| *id),
+            at = at.wrapping_add(1) & mask;
         }
     }
 

@@ -102,6 +102,9 @@ impl HarnessEngine {
 /// not counted.
 pub struct FuelMeter {
     enabled: bool,
+    /// Fuel for the next calls instead of an unlimited budget: a call that
+    /// needs more traps where the fuel ran out (instruction profiles).
+    limit: Option<u64>,
 }
 
 /// Fuel given before each call: effectively unlimited, metering only.
@@ -109,7 +112,15 @@ const FUEL_BUDGET: u64 = u64::MAX / 2;
 
 impl FuelMeter {
     pub fn new(enabled: bool) -> Self {
-        Self { enabled }
+        Self {
+            enabled,
+            limit: None,
+        }
+    }
+
+    /// See [`FuelMeter::limit`]; `None` restores the unlimited budget.
+    pub fn set_limit(&mut self, limit: Option<u64>) {
+        self.limit = limit;
     }
 
     /// Refills the store before a call (a store with fuel enabled and no fuel traps at
@@ -117,7 +128,7 @@ impl FuelMeter {
     pub fn arm<T>(&self, store: &mut Store<T>) -> Result<(), HarnessError> {
         if self.enabled {
             store
-                .set_fuel(FUEL_BUDGET)
+                .set_fuel(self.limit.unwrap_or(FUEL_BUDGET))
                 .map_err(|e| HarnessError::wasm("set fuel", &e))?;
         }
         Ok(())
@@ -131,6 +142,6 @@ impl FuelMeter {
         store
             .get_fuel()
             .ok()
-            .map(|left| FUEL_BUDGET.saturating_sub(left))
+            .map(|left| self.limit.unwrap_or(FUEL_BUDGET).saturating_sub(left))
     }
 }

@@ -284,3 +284,58 @@ fn instructions_per_request() {
         }
     }
 }
+
+/// Where `on_log`'s instructions go, for the bench notes: run with
+/// `cargo test -p dp-audit-harness --test proxy_wasm_host -- --ignored --nocapture profile`.
+/// Fuel is deterministic: a fresh VM warmed up the same way and stopped after
+/// k/(N+1) of a request's instructions traps at the instruction executing
+/// then; N such stops give each function's share.
+#[test]
+#[ignore]
+fn on_log_instruction_profile() {
+    let policy = r#"{"preset": "envoy-access"}"#;
+    let req = |i: u32| {
+        RequestInfo::default()
+            .header(":authority", "127.0.0.1:18080")
+            .header(":path", "/api/v1/items?id=42&email=bob@example.org")
+            .header(":method", "GET")
+            .header("x-user-id", "alice@example.com")
+            .header("x-forwarded-for", "203.0.113.77")
+            .header("user-agent", "bench/1.0")
+            .header(
+                "x-request-id",
+                format!("6ff7ae47-8b9b-4d2b-a2a5-6b4a3b1e{i:04}"),
+            )
+            .int_property("response.code", 200)
+            .int_property("request.duration", 1_000_000)
+            .str_property("source.address", "127.0.0.1:5555")
+    };
+    let mut env = env(true);
+    let warm = |env: &mut ProxyWasmEnv| {
+        let w = start(env, "dp_audit", policy);
+        for i in 0..20 {
+            env.log_request(w, req(i)).unwrap();
+        }
+        w
+    };
+    let w = warm(&mut env);
+    env.log_request(w, req(20)).unwrap();
+    let total = env.last_call_fuel().unwrap();
+    let samples = 150u64;
+    let mut own = std::collections::BTreeMap::<String, u32>::new();
+    for k in 1..=samples {
+        let w = warm(&mut env);
+        env.set_fuel_limit(Some(total * k / (samples + 1)));
+        env.log_request(w, req(20)).unwrap();
+        env.set_fuel_limit(None);
+        if let Some(top) = env.last_trap().and_then(|f| f.first()) {
+            *own.entry(top.clone()).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<_> = own.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    eprintln!("on_log: {total} wasm instructions; self share over {samples} stops:");
+    for (name, n) in rows {
+        eprintln!("{:5.1}%  {name}", f64::from(n) * 100.0 / samples as f64);
+    }
+}

@@ -172,6 +172,8 @@ pub struct ProxyWasmEnv {
     vms: Vec<Vm>,
     fuel: FuelMeter,
     last_fuel: Option<u64>,
+    /// Wasm frames (innermost first) of the last trap.
+    last_trap: Option<Vec<String>>,
 }
 
 /// A VM handle.
@@ -589,6 +591,7 @@ impl ProxyWasmEnv {
             vms: Vec::new(),
             fuel: FuelMeter::new(fuel),
             last_fuel: None,
+            last_trap: None,
         })
     }
 
@@ -689,6 +692,12 @@ impl ProxyWasmEnv {
             Ok(r) => Ok(Some(r)),
             Err(e) => {
                 vm.failed = true;
+                self.last_trap = e.downcast_ref::<wasmtime::WasmBacktrace>().map(|bt| {
+                    bt.frames()
+                        .iter()
+                        .map(|f| f.func_name().unwrap_or("?").to_owned())
+                        .collect()
+                });
                 let plugin = vm.store.data().plugin.name.clone();
                 lock(&self.shared).logs.push(PluginLog {
                     plugin,
@@ -720,6 +729,18 @@ impl ProxyWasmEnv {
     /// Wasm instructions the last call executed (engine with fuel only).
     pub fn last_call_fuel(&self) -> Option<u64> {
         self.last_fuel
+    }
+
+    /// Fuel for the following calls (engine with fuel only): a call that
+    /// needs more traps there, its VM fails, and [`ProxyWasmEnv::last_trap`]
+    /// tells where it stopped. For instruction profiles; `None` lifts it.
+    pub fn set_fuel_limit(&mut self, limit: Option<u64>) {
+        self.fuel.set_limit(limit);
+    }
+
+    /// Function names of the wasm frames of the last trap, innermost first.
+    pub fn last_trap(&self) -> Option<&[String]> {
+        self.last_trap.as_deref()
     }
 
     /// Delivers pending `proxy_on_queue_ready` calls (one per enqueue).
