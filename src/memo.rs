@@ -151,9 +151,19 @@ impl PrefixMemo {
         let set = self.slots.get(first..first.wrapping_add(WAYS))?;
         set.iter().find_map(|e| {
             let n = e.value.len();
+            let r = rest.get(..n)?;
+            // Containers of a context share their first bytes: the middle
+            // and last words reject most other entries before the full
+            // comparison.
+            let probe = |at: usize| {
+                let w = |s: &[u8]| s.get(at..).and_then(<[u8]>::first_chunk::<8>).copied();
+                w(&e.value) == w(r)
+            };
             (e.context == context
                 && n > 0
-                && rest.get(..n).is_some_and(|r| same_bytes(&e.value, r)))
+                && probe(n / 2)
+                && probe(n.saturating_sub(8))
+                && same_bytes(&e.value, r))
             .then_some((n, e.output.as_slice()))
         })
     }
