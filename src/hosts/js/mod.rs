@@ -317,8 +317,8 @@ impl JsAggregator {
         let section = policy.aggregate.as_ref().ok_or_else(|| {
             js_error("aggregate: missing; the policy has no \"aggregate\" section")
         })?;
-        let cfg = AggregateConfig::from_json(section)
-            .map_err(|e| js_error(ConfigError::new(format!("aggregate.{}", e.at), e.message)))?;
+        // Its locations already start with `aggregate.`.
+        let cfg = AggregateConfig::from_json(section).map_err(js_error)?;
         let paths = cfg
             .field_paths()
             .iter()
