@@ -114,7 +114,7 @@ lint:
 	$(CARGO) clippy -p dp-audit --target $(WASM_TARGET) --no-default-features --features envoy -- -D warnings
 	@rustup target list --installed | grep -qx $(JS_TARGET) || rustup target add $(JS_TARGET)
 	$(CARGO) clippy -p dp-audit --target $(JS_TARGET) --no-default-features --features js -- -D warnings
-	$(CARGO) clippy --workspace --all-targets -- -D warnings -A clippy::unwrap_used -A clippy::expect_used -A clippy::panic -A clippy::indexing_slicing -A clippy::arithmetic_side_effects
+	$(CARGO) clippy --workspace --all-targets --features dp-audit/js -- -D warnings -A clippy::unwrap_used -A clippy::expect_used -A clippy::panic -A clippy::indexing_slicing -A clippy::arithmetic_side_effects
 
 # Unit and integration tests; the harness tests drive the real artifacts and
 # the Envoy tests the real Envoy, so they run after `dist` and `setup-envoy`.
