@@ -454,9 +454,10 @@ async function main() {
       run();
     }
   });
-  const drop = $("sample");
-  drop.addEventListener("dragover", (e) => e.preventDefault());
-  drop.addEventListener("drop", async (e) => {
+  // A file dropped anywhere on the page becomes the sample (and the browser
+  // does not navigate away to it).
+  document.addEventListener("dragover", (e) => e.preventDefault());
+  document.addEventListener("drop", async (e) => {
     const f = e.dataTransfer?.files?.[0];
     if (!f) return;
     e.preventDefault();

@@ -129,9 +129,18 @@ test("K8s preset: no planted value in the output, releases with CIs, nothing lea
   await page.waitForFunction(() => document.getElementById("status").textContent === "policy error");
   assert.match(await page.locator("#policy-error").textContent(), /^fields\[0\]\.action: /);
 
-  // Back to the preset for the screenshot.
+  // The Envoy preset, then a dropped file replaces the sample.
   await page.selectOption("#preset", "envoy");
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("ready"));
+  const dropped = sampleLines.slice(0, 3).join("\n");
+  const dataTransfer = await page.evaluateHandle((text) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([text], "audit.jsonl", { type: "text/plain" }));
+    return dt;
+  }, dropped);
+  await page.dispatchEvent("#records", "drop", { dataTransfer });
+  await page.waitForFunction(() => document.getElementById("status").textContent === "ready: 3 records");
+  // Back to the K8s preset for the screenshot.
   await page.selectOption("#preset", "k8s");
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("ready"));
   mkdirSync(dirname(SCREENSHOT), { recursive: true });
