@@ -236,3 +236,25 @@ test("calibrate: epsilon to half-width and back", () => {
   assert.throws(() => dp.calibrate({ mechanism: "gaussian", epsilon: 1, sensitivity: 1 }), { message: /^delta: / });
   assert.throws(() => dp.calibrate({ mechanism: "cauchy", epsilon: 1, sensitivity: 1 }), { message: /^mechanism: / });
 });
+
+test("snapshot and restore carry open windows across instances; the budget stays in the state", () => {
+  const state = mapState();
+  const first = new dp.Aggregator(policy(), key, state);
+  const evs = events(2, 30);
+  const half = evs.filter(({ t }) => t < T0 + 90);
+  const records = [];
+  for (const { t, line } of half) records.push(...first.ingest(line, t));
+  const snap = first.snapshot();
+  assert.equal(typeof snap, "string");
+  first.free();
+  // A new instance (a page reload, a restart) resumes the open window.
+  const second = dp.Aggregator.restore(policy(), key, snap, state);
+  for (const { t, line } of evs.filter(({ t }) => t >= T0 + 90)) records.push(...second.ingest(line, t));
+  records.push(...second.flush());
+  const releases = checkReleases(records, 2);
+  assert.equal(second.counters().events_accepted, 60, "counters travel with the snapshot");
+  assert.equal(releases.at(-1).budget_spent.epsilon, "1");
+  assert.throws(() => dp.Aggregator.restore(policy({ epsilon: 0.25 }), key, snap), {
+    message: "cannot restore aggregator snapshot: taken under a different aggregate configuration",
+  });
+});

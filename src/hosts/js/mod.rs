@@ -313,38 +313,26 @@ impl JsAggregator {
         #[wasm_bindgen(js_name = keyText)] key_text: Option<String>,
         state: Option<JsStateObject>,
     ) -> Result<JsAggregator, JsError> {
-        let (policy, scrubber) = load(policy_json, key_text.as_deref()).map_err(js_error)?;
-        let section = policy.aggregate.as_ref().ok_or_else(|| {
-            js_error("aggregate: missing; the policy has no \"aggregate\" section")
-        })?;
-        // Its locations already start with `aggregate.`.
-        let cfg = AggregateConfig::from_json(section).map_err(js_error)?;
-        let paths = cfg
-            .field_paths()
-            .iter()
-            .map(|p| Path::parse_literal(p, "aggregate"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(js_error)?;
-        let time_index = cfg
-            .time_field
-            .as_ref()
-            .and_then(|t| cfg.field_paths().iter().position(|p| p == t));
-        let rng =
-            NoiseRng::from_entropy().map_err(|e| js_error(format!("no entropy for noise: {e}")))?;
-        Ok(JsAggregator {
-            scrubber,
-            aggregator: DpAggregator::new(cfg),
-            state: match state {
-                Some(obj) => State::Js(obj),
-                None => State::Memory(InMemoryState::new()),
-            },
-            rng,
-            paths,
-            time_index,
-            max_depth: policy.limits.max_depth,
-            scrubbed: Vec::new(),
-            latest: None,
-        })
+        JsAggregator::build(policy_json, key_text.as_deref(), state, None)
+    }
+
+    /// Resumes from `snapshot()` output taken under the same `aggregate`
+    /// configuration (otherwise throws). The budget is in the state, not in
+    /// the snapshot: pass the same `state` object.
+    pub fn restore(
+        #[wasm_bindgen(js_name = policyJson)] policy_json: &str,
+        #[wasm_bindgen(js_name = keyText)] key_text: Option<String>,
+        snapshot: &str,
+        state: Option<JsStateObject>,
+    ) -> Result<JsAggregator, JsError> {
+        JsAggregator::build(policy_json, key_text.as_deref(), state, Some(snapshot))
+    }
+
+    /// The open windows and counters as text, to persist across page loads or
+    /// restarts. It holds scrubbed values (unit pseudonyms, group keys) and
+    /// exact per-window totals: protect it like the scrubbed logs themselves.
+    pub fn snapshot(&self) -> String {
+        self.aggregator.snapshot()
     }
 
     /// Feeds one JSON record at host time `nowSeconds` (unix seconds;
@@ -462,6 +450,55 @@ impl JsAggregator {
 }
 
 impl JsAggregator {
+    fn build(
+        policy_json: &str,
+        key_text: Option<&str>,
+        state: Option<JsStateObject>,
+        snapshot: Option<&str>,
+    ) -> Result<JsAggregator, JsError> {
+        let (policy, scrubber) = load(policy_json, key_text).map_err(js_error)?;
+        let section = policy.aggregate.as_ref().ok_or_else(|| {
+            js_error("aggregate: missing; the policy has no \"aggregate\" section")
+        })?;
+        // Its locations already start with `aggregate.`.
+        let cfg = AggregateConfig::from_json(section).map_err(js_error)?;
+        let paths = cfg
+            .field_paths()
+            .iter()
+            .map(|p| Path::parse_literal(p, "aggregate"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(js_error)?;
+        let time_index = cfg
+            .time_field
+            .as_ref()
+            .and_then(|t| cfg.field_paths().iter().position(|p| p == t));
+        let rng =
+            NoiseRng::from_entropy().map_err(|e| js_error(format!("no entropy for noise: {e}")))?;
+        let lateness = cfg.allowed_lateness_secs;
+        let aggregator = match snapshot {
+            None => DpAggregator::new(cfg),
+            Some(text) => DpAggregator::restore(cfg, text).map_err(js_error)?,
+        };
+        // A restored aggregator's oldest open window is where `flush` starts.
+        let latest = aggregator
+            .next_close_at()
+            .and_then(|t| t.checked_sub(lateness)?.checked_sub(1));
+        Ok(JsAggregator {
+            scrubber,
+            aggregator,
+            state: match state {
+                Some(obj) => State::Js(obj),
+                None => State::Memory(InMemoryState::new()),
+            },
+            rng,
+            paths,
+            time_index,
+            max_depth: policy.limits.max_depth,
+            scrubbed: Vec::new(),
+            latest,
+        })
+    }
+
     fn see(&mut self, t: i64) {
         self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
     }
