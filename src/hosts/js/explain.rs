@@ -41,7 +41,9 @@ pub fn decide<'p>(policy: &'p Policy, matcher: &Matcher, path: &[Step]) -> Decis
     for step in path {
         let base = states.len();
         let label = match step {
-            Step::Key(k) => Label::Key(k),
+            // `as_ref`: the matcher takes the key as text or as bytes
+            // (main's scanner optimisation moved it to bytes).
+            Step::Key(k) => Label::Key(k.as_ref()),
             Step::Index => Label::Index,
         };
         matcher.step(&mut states, from, label);
