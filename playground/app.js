@@ -424,6 +424,9 @@ function schedule() {
 }
 
 async function choosePreset(id) {
+  // Synchronously, so that nobody mistakes the previous run's status for this one's.
+  clearTimeout(timer);
+  setStatus("loading preset…");
   const p = PRESETS.find((x) => x.id === id) ?? PRESETS[0];
   $("preset").value = p.id;
   $("policy").value = p.policy;
