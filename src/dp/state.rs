@@ -217,13 +217,17 @@ impl FileState {
     }
 
     fn write_locked(path: &Path, tmp: &Path, value: &[u8], version: u64) -> Result<(), StateError> {
-        let mut f =
-            fs::File::create(tmp).map_err(|_| StateError::Io("cannot create state temp file"))?;
-        f.write_all(format!("{version}\n").as_bytes())
-            .and_then(|()| f.write_all(value))
-            .and_then(|()| f.sync_all())
-            .map_err(|_| StateError::Io("cannot write state temp file"))?;
-        drop(f);
+        // The file is closed at the end of this block, before the rename.
+        // (A block, not `drop(f)`: on wasm32-unknown-unknown `File` has no
+        // `Drop` and clippy rejects the call.)
+        {
+            let mut f = fs::File::create(tmp)
+                .map_err(|_| StateError::Io("cannot create state temp file"))?;
+            f.write_all(format!("{version}\n").as_bytes())
+                .and_then(|()| f.write_all(value))
+                .and_then(|()| f.sync_all())
+                .map_err(|_| StateError::Io("cannot write state temp file"))?;
+        }
         fs::rename(tmp, path).map_err(|_| StateError::Io("cannot rename state temp file"))
     }
 }

@@ -6,5 +6,7 @@
 pub mod config_files;
 #[cfg(feature = "fluent-bit")]
 pub mod fluent_bit;
+#[cfg(feature = "js")]
+pub mod js;
 #[cfg(feature = "envoy")]
 pub mod proxy_wasm;
