@@ -44,9 +44,9 @@ pub fn load(policy_text: &str, key_text: Option<&str>) -> Result<Loaded, ConfigE
         None => None,
     };
     let aggregate = match &policy.aggregate {
+        // The engine's errors already name their place from `aggregate`.
         Some(section) => Some(
-            AggregateConfig::from_json(section)
-                .map_err(|e| ConfigError::new(format!("aggregate.{}", e.at), e.message))?,
+            AggregateConfig::from_json(section).map_err(|e| ConfigError::new(e.at, e.message))?,
         ),
         None => None,
     };
@@ -183,7 +183,11 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(e.at.starts_with("aggregate"), "{}", e.at);
+        assert!(
+            e.at.starts_with("aggregate.") && !e.at.starts_with("aggregate.aggregate"),
+            "{}",
+            e.at
+        );
     }
 
     #[test]
