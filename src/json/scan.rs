@@ -687,7 +687,7 @@ mod tests {
     fn word_search_flags_exactly_the_special_bytes() {
         for special in 0..=255u8 {
             let is_special =
-                special == b'"' || special == b'\\' || special < 0x20 || special >= 0x80;
+                special == b'"' || special == b'\\' || !(0x20..0x80).contains(&special);
             for at in 0..8 {
                 // Surround with bytes that stress the borrow trick (plain
                 // ASCII: bytes above 0x7f are special themselves).

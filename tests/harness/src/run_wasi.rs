@@ -195,7 +195,7 @@ fn profile(args: &RunWasiArgs, samples: u32) -> Result<(), HarnessError> {
     println!("fuel {total}, {taken} samples");
     for (title, table) in [("self", own), ("total", inclusive)] {
         let mut rows: Vec<_> = table.into_iter().collect();
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
         println!("-- {title}");
         for (name, n) in rows.into_iter().take(40) {
             println!(

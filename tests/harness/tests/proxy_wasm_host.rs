@@ -333,7 +333,7 @@ fn on_log_instruction_profile() {
         }
     }
     let mut rows: Vec<_> = own.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     eprintln!("on_log: {total} wasm instructions; self share over {samples} stops:");
     for (name, n) in rows {
         eprintln!("{:5.1}%  {name}", f64::from(n) * 100.0 / samples as f64);
