@@ -94,6 +94,22 @@ fn smallest_sigma_numerator(rho: Scale, s: u64, den: u64) -> Result<u64, NoiseEr
     Ok(hi)
 }
 
+/// The largest zCDP `ρ` (to 1e-9, rounded down: never less noise) whose
+/// `(ε, δ)` conversion by [`zcdp_to_approx_dp_epsilon`] stays within
+/// `epsilon`: calibrating a Gaussian mechanism from an `(ε, δ)` target.
+pub fn rho_for_epsilon(epsilon: f64, delta: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, epsilon.max(1e-12));
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if zcdp_to_approx_dp_epsilon(mid, delta) <= epsilon {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo * 1e9).floor() / 1e9
+}
+
 /// `ε` such that `ρ`-zCDP implies `(ε, δ)`-DP, by the conversion of
 /// Canonne, Kamath and Steinke (2020, §2.3, applied to the Rényi bound
 /// `D_α <= αρ` that defines zCDP):

@@ -91,7 +91,8 @@ mod stat_tests;
 use std::fmt;
 
 pub use calibrate::{
-    epsilon_for_halfwidth, gaussian_sigma_for_rho, laplace_scale_for, zcdp_to_approx_dp_epsilon,
+    epsilon_for_halfwidth, gaussian_sigma_for_rho, laplace_scale_for, rho_for_epsilon,
+    zcdp_to_approx_dp_epsilon,
 };
 pub use ci::ci_halfwidth;
 pub use gaussian::sample_discrete_gaussian;

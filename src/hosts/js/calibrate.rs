@@ -4,7 +4,7 @@
 
 use crate::dp::noise::{
     ci_halfwidth, epsilon_for_halfwidth, gaussian_sigma_for_rho, laplace_scale_for,
-    zcdp_to_approx_dp_epsilon, Mechanism, Scale,
+    rho_for_epsilon, zcdp_to_approx_dp_epsilon, Mechanism, Scale,
 };
 use serde::Serialize;
 
@@ -44,21 +44,6 @@ pub struct Calibration {
 
 fn err(field: &str, e: impl std::fmt::Display) -> String {
     format!("{field}: {e}")
-}
-
-/// The largest rho (to 1e-9, rounded down: never less noise) whose
-/// (epsilon, delta) conversion stays within `epsilon` (as the harness).
-fn rho_for_epsilon(epsilon: f64, delta: f64) -> f64 {
-    let (mut lo, mut hi) = (0.0f64, epsilon.max(1e-12));
-    for _ in 0..200 {
-        let mid = (lo + hi) / 2.0;
-        if zcdp_to_approx_dp_epsilon(mid, delta) <= epsilon {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    (lo * 1e9).floor() / 1e9
 }
 
 pub fn calibrate(req: &Request) -> Result<Calibration, String> {

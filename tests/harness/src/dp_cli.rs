@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use dp_audit::dp::noise::{
-    ci_halfwidth, epsilon_for_halfwidth, gaussian_sigma_for_rho, laplace_scale_for, sample,
-    zcdp_to_approx_dp_epsilon, Mechanism, NoiseRng, Scale,
+    ci_halfwidth, epsilon_for_halfwidth, gaussian_sigma_for_rho, laplace_scale_for,
+    rho_for_epsilon, sample, zcdp_to_approx_dp_epsilon, Mechanism, NoiseRng, Scale,
 };
 
 use crate::HarnessError;
@@ -149,21 +149,6 @@ pub fn run_sample(args: &SampleArgs, out: &mut impl Write) -> Result<(), Harness
         writeln!(out, "{x}").map_err(io)?;
     }
     out.flush().map_err(io)
-}
-
-/// The largest rho (to 1e-9, rounded down: never less noise) whose
-/// (epsilon, delta) conversion stays within `epsilon`.
-fn rho_for_epsilon(epsilon: f64, delta: f64) -> f64 {
-    let (mut lo, mut hi) = (0.0f64, epsilon.max(1e-12));
-    for _ in 0..200 {
-        let mid = (lo + hi) / 2.0;
-        if zcdp_to_approx_dp_epsilon(mid, delta) <= epsilon {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    (lo * 1e9).floor() / 1e9
 }
 
 /// Prints `key value` lines: the scale and CI half-width for a privacy

@@ -243,6 +243,24 @@ fn bad_configuration_is_refused_with_a_clear_line() {
     );
 }
 
+/// The request `envoy/bench.sh` sends, as the logger sees it.
+fn bench_request(path: &str, i: u32) -> RequestInfo {
+    RequestInfo::default()
+        .header(":authority", "127.0.0.1:18080")
+        .header(":path", path)
+        .header(":method", "GET")
+        .header("x-user-id", "alice@example.com")
+        .header("x-forwarded-for", "203.0.113.77")
+        .header("user-agent", "bench/1.0")
+        .header(
+            "x-request-id",
+            format!("6ff7ae47-8b9b-4d2b-a2a5-6b4a3b1e{i:04}"),
+        )
+        .int_property("response.code", 200)
+        .int_property("request.duration", 1_000_000)
+        .str_property("source.address", "127.0.0.1:5555")
+}
+
 /// Wasm instructions per request (the part of the cost that is the module's
 /// own work; host calls are not counted). Printed for the bench notes.
 #[test]
@@ -260,21 +278,7 @@ fn instructions_per_request() {
             let w = start(&mut env, "dp_audit", policy);
             let mut fuel = Vec::new();
             for i in 0..21 {
-                let req = RequestInfo::default()
-                    .header(":authority", "127.0.0.1:18080")
-                    .header(":path", path)
-                    .header(":method", "GET")
-                    .header("x-user-id", "alice@example.com")
-                    .header("x-forwarded-for", "203.0.113.77")
-                    .header("user-agent", "bench/1.0")
-                    .header(
-                        "x-request-id",
-                        format!("6ff7ae47-8b9b-4d2b-a2a5-6b4a3b1e{i:04}"),
-                    )
-                    .int_property("response.code", 200)
-                    .int_property("request.duration", 1_000_000)
-                    .str_property("source.address", "127.0.0.1:5555");
-                env.log_request(w, req).unwrap();
+                env.log_request(w, bench_request(path, i)).unwrap();
                 fuel.push(env.last_call_fuel().unwrap());
             }
             fuel.sort_unstable();
@@ -294,22 +298,7 @@ fn instructions_per_request() {
 #[ignore]
 fn on_log_instruction_profile() {
     let policy = r#"{"preset": "envoy-access"}"#;
-    let req = |i: u32| {
-        RequestInfo::default()
-            .header(":authority", "127.0.0.1:18080")
-            .header(":path", "/api/v1/items?id=42&email=bob@example.org")
-            .header(":method", "GET")
-            .header("x-user-id", "alice@example.com")
-            .header("x-forwarded-for", "203.0.113.77")
-            .header("user-agent", "bench/1.0")
-            .header(
-                "x-request-id",
-                format!("6ff7ae47-8b9b-4d2b-a2a5-6b4a3b1e{i:04}"),
-            )
-            .int_property("response.code", 200)
-            .int_property("request.duration", 1_000_000)
-            .str_property("source.address", "127.0.0.1:5555")
-    };
+    let req = |i: u32| bench_request("/api/v1/items?id=42&email=bob@example.org", i);
     let mut env = env(true);
     let warm = |env: &mut ProxyWasmEnv| {
         let w = start(env, "dp_audit", policy);
