@@ -12,7 +12,7 @@ use crate::json::text::{unescape_str, write_string};
 use crate::json::JsonError;
 use crate::keys::KeyRing;
 use crate::memo::{Memo, PrefixMemo};
-use crate::policy::matcher::{Label, Matcher, DEFAULT_RULE};
+use crate::policy::matcher::{Label, Matcher, StepCache, DEFAULT_RULE};
 use crate::policy::{Action, Limits, OnError, Policy};
 use crate::scrub::{email, ip, mask, pseudonym::Pseudonymizer, redact, time};
 use std::borrow::Cow;
@@ -76,7 +76,8 @@ struct Frame {
     /// Rule whose action applies to children no rule names.
     rule: u32,
     /// A member was met (so the next one follows a comma).
-    seen_member: bool,
+    /// Members met so far (their position, for the step cache).
+    members: u32,
     /// A member was kept.
     wrote_member: bool,
     /// Every member so far was dropped: the next kept one loses its comma.
@@ -104,6 +105,7 @@ pub struct Scrubber {
     states: Vec<u32>,
     frames: Vec<Frame>,
     splice: Splice,
+    step_cache: StepCache,
 }
 
 /// Value-level state and scratch space, apart from the walk's own state so
@@ -152,6 +154,7 @@ impl Scrubber {
             states: Vec::with_capacity(64),
             frames: Vec::with_capacity(16),
             splice: Splice::default(),
+            step_cache: StepCache::new(),
         })
     }
 
@@ -231,7 +234,7 @@ impl Scrubber {
             states_start: 0,
             states_end: self.states.len(),
             rule: DEFAULT_RULE,
-            seen_member: false,
+            members: 0,
             wrote_member: false,
             skip_comma: false,
             memo: None,
@@ -280,6 +283,7 @@ impl Scrubber {
             states,
             frames,
             splice,
+            step_cache,
             ..
         } = self;
         let Some(parent) = frames.last_mut() else {
@@ -287,8 +291,9 @@ impl Scrubber {
         };
         let (parent_rule, parent_states) = (parent.rule, parent.states_start..parent.states_end);
         // The comma before this member, unless it is the first one.
-        let comma = parent.seen_member.then(|| sc.last_comma());
-        parent.seen_member = true;
+        let comma = (parent.members > 0).then(|| sc.last_comma());
+        let position = parent.members;
+        parent.members = parent.members.saturating_add(1);
         // The key's bytes, unescaped (rarely needed) without a copy.
         let key_name: Option<Cow<'_, [u8]>> = match key {
             Some(k) if !k.escaped => Some(Cow::Borrowed(
@@ -304,7 +309,7 @@ impl Scrubber {
             Some(k) => Label::Key(k),
             None => Label::Index,
         };
-        matcher.step(states, parent_states, label);
+        matcher.step_cached(step_cache, states, parent_states, label, position);
         let child_states = states.get(base..).unwrap_or_default();
         let rule = matcher.best_rule(child_states).unwrap_or(parent_rule);
         let action = matcher.action(rule);
@@ -344,7 +349,7 @@ impl Scrubber {
                 _ => true,
             };
             if descend {
-                keep_member(frames, splice, comma, key_edit, work, record, out);
+                keep_member(frames, splice, comma, key_edit.as_ref(), work, record, out);
                 // Repeated subtrees (the same user, object reference or
                 // annotations record after record) come from the memo: a
                 // hash of their first bytes and a comparison instead of a
@@ -377,7 +382,7 @@ impl Scrubber {
                     states_start: base,
                     states_end: states.len(),
                     rule,
-                    seen_member: false,
+                    members: 0,
                     wrote_member: false,
                     skip_comma: false,
                     memo,
@@ -389,7 +394,7 @@ impl Scrubber {
             match action {
                 Action::Drop => drop_member(frames, splice, comma, member_start, end, record, out),
                 Action::Redact { label } => {
-                    keep_member(frames, splice, comma, key_edit, work, record, out);
+                    keep_member(frames, splice, comma, key_edit.as_ref(), work, record, out);
                     splice.flush(record, tok.start, out);
                     work.text.clear();
                     redact::write_placeholder(label, &mut work.text);
@@ -397,7 +402,7 @@ impl Scrubber {
                     splice.copy_from = end;
                 }
                 // The subtree stays as it is.
-                _ => keep_member(frames, splice, comma, key_edit, work, record, out),
+                _ => keep_member(frames, splice, comma, key_edit.as_ref(), work, record, out),
             }
             return Ok(());
         }
@@ -412,7 +417,7 @@ impl Scrubber {
             drop_member(frames, splice, comma, member_start, value_end, record, out);
             return Ok(());
         }
-        keep_member(frames, splice, comma, key_edit, work, record, out);
+        keep_member(frames, splice, comma, key_edit.as_ref(), work, record, out);
         if !matches!(action, Action::Keep) {
             splice.flush(record, value_start, out);
             work.scalar(record, tok, action, rule, out)?;
@@ -462,11 +467,12 @@ struct KeyEdit<'a> {
 
 /// A member (or element) stays: drop the comma before it if every member
 /// before it was dropped, and rewrite its key if detection finds something.
+#[inline]
 fn keep_member(
     frames: &mut [Frame],
     splice: &mut Splice,
     comma: Option<usize>,
-    key: Option<KeyEdit<'_>>,
+    key: Option<&KeyEdit<'_>>,
     work: &mut Work,
     record: &[u8],
     out: &mut Vec<u8>,

@@ -55,6 +55,42 @@ impl Node {
     }
 }
 
+/// The last key met at each (parent state, member position) and the state
+/// it led to. Records of one stream have the same keys in the same order, so
+/// a step is usually a comparison with the key met there in the previous
+/// record instead of a table lookup and a state-set build. A step depends
+/// only on the parent state and the key, so a hit is exact; the position
+/// only picks the slot.
+pub struct StepCache {
+    slots: Vec<StepSlot>,
+}
+
+#[derive(Default)]
+struct StepSlot {
+    parent: u32,
+    key: Vec<u8>,
+    /// The single state the step led to, or [`NO_STATE`].
+    child: u32,
+    valid: bool,
+}
+
+const STEP_SLOTS: usize = 256;
+/// Keys longer than this are not cached (no header or field name is).
+const STEP_MAX_KEY: usize = 128;
+const NO_STATE: u32 = u32::MAX;
+
+impl Default for StepCache {
+    fn default() -> Self {
+        StepCache::new()
+    }
+}
+
+impl StepCache {
+    pub fn new() -> StepCache {
+        StepCache { slots: Vec::new() }
+    }
+}
+
 /// Index of the virtual rule that stands for `default_action`.
 pub const DEFAULT_RULE: u32 = u32::MAX;
 
@@ -338,6 +374,53 @@ impl Matcher {
         }
     }
 
+    /// [`Matcher::step`] through `cache` for a key under a single parent
+    /// state (the common case); `position` is the member's index in its
+    /// object. Results of more than one state are not cached.
+    pub fn step_cached(
+        &self,
+        cache: &mut StepCache,
+        states: &mut Vec<u32>,
+        from: std::ops::Range<usize>,
+        label: Label<'_>,
+        position: u32,
+    ) {
+        let (Label::Key(key), Some(&parent), 1) = (label, states.get(from.start), from.len())
+        else {
+            return self.step(states, from, label);
+        };
+        if key.len() > STEP_MAX_KEY {
+            return self.step(states, from, label);
+        }
+        let at = (parent.wrapping_mul(0x9E37_79B1) ^ position.wrapping_mul(0x85EB_CA77)) as usize
+            & STEP_SLOTS.wrapping_sub(1);
+        if let Some(slot) = cache.slots.get(at) {
+            if slot.valid && slot.parent == parent && same_bytes(&slot.key, key) {
+                if slot.child != NO_STATE {
+                    states.push(slot.child);
+                }
+                return;
+            }
+        }
+        let base = states.len();
+        self.step(states, from, label);
+        let child = match states.get(base..) {
+            Some([]) => NO_STATE,
+            Some([one]) => *one,
+            _ => return,
+        };
+        if cache.slots.is_empty() {
+            cache.slots.resize_with(STEP_SLOTS, StepSlot::default);
+        }
+        if let Some(slot) = cache.slots.get_mut(at) {
+            slot.parent = parent;
+            slot.key.clear();
+            slot.key.extend_from_slice(key);
+            slot.child = child;
+            slot.valid = true;
+        }
+    }
+
     /// The best rule matching a node whose state set is `states`, if any.
     pub fn best_rule(&self, states: &[u32]) -> Option<u32> {
         let mut best: Option<u32> = None;
@@ -434,5 +517,34 @@ mod tests {
             e
         };
         assert_eq!(empty.get(b"a"), None);
+    }
+
+    /// A cached step gives exactly the states a fresh step gives, for keys
+    /// met at the same and at other positions, under one and several rules.
+    #[test]
+    fn cached_steps_equal_fresh_steps() {
+        let policy = Policy::from_json(
+            r#"{"default_action": "drop", "fields": [
+                {"path": "a", "action": "keep"}, {"path": "a.b", "action": "keep"},
+                {"path": "m.*", "action": "keep"}, {"path": "m.k", "action": "redact"},
+                {"path": "h", "action": "keep", "ignore_case": true},
+                {"path": "**.secret", "action": "redact"}]}"#,
+        )
+        .unwrap();
+        let m = Matcher::new(&policy);
+        let mut cache = StepCache::new();
+        let keys: [&[u8]; 8] = [b"a", b"b", b"m", b"k", b"H", b"secret", b"zz", b"a"];
+        for round in 0..3 {
+            for parent in 0..m.nodes.len() as u32 {
+                for (pos, k) in keys.iter().enumerate() {
+                    let pos = (pos as u32 + round) % 5;
+                    let mut fresh = vec![parent];
+                    m.step(&mut fresh, 0..1, Label::Key(k));
+                    let mut cached = vec![parent];
+                    m.step_cached(&mut cache, &mut cached, 0..1, Label::Key(k), pos);
+                    assert_eq!(cached, fresh, "parent {parent} key {k:?}");
+                }
+            }
+        }
     }
 }
