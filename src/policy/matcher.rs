@@ -423,6 +423,12 @@ impl Matcher {
 
     /// The best rule matching a node whose state set is `states`, if any.
     pub fn best_rule(&self, states: &[u32]) -> Option<u32> {
+        // Nearly every set holds one node or none.
+        match states {
+            [] => return None,
+            [one] => return self.node(*one).and_then(|n| n.rule),
+            _ => {}
+        }
         let mut best: Option<u32> = None;
         for &id in states {
             let Some(r) = self.node(id).and_then(|n| n.rule) else {
