@@ -467,7 +467,6 @@ struct KeyEdit<'a> {
 
 /// A member (or element) stays: drop the comma before it if every member
 /// before it was dropped, and rewrite its key if detection finds something.
-#[inline]
 fn keep_member(
     frames: &mut [Frame],
     splice: &mut Splice,

@@ -377,6 +377,9 @@ impl Matcher {
     /// [`Matcher::step`] through `cache` for a key under a single parent
     /// state (the common case); `position` is the member's index in its
     /// object. Results of more than one state are not cached.
+    // Out of line: inlined, its locals would enlarge the scrubber's frame,
+    // which sits under the deepest call path (WAMR's default stack is 8 KiB).
+    #[inline(never)]
     pub fn step_cached(
         &self,
         cache: &mut StepCache,
@@ -423,12 +426,6 @@ impl Matcher {
 
     /// The best rule matching a node whose state set is `states`, if any.
     pub fn best_rule(&self, states: &[u32]) -> Option<u32> {
-        // Nearly every set holds one node or none.
-        match states {
-            [] => return None,
-            [one] => return self.node(*one).and_then(|n| n.rule),
-            _ => {}
-        }
         let mut best: Option<u32> = None;
         for &id in states {
             let Some(r) = self.node(id).and_then(|n| n.rule) else {

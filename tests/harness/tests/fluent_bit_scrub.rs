@@ -71,9 +71,11 @@ fn wasm_output_equals_native_output_on_real_samples() {
 
 #[test]
 fn generated_corpus_through_wasm_leaks_no_planted_value() {
+    // At WAMR's default 8 KiB stack: a high PII rate takes the deepest
+    // path (an e-mail pseudonymized inside detected free text) often.
     let corpus = k8s_audit(&K8sConfig {
-        events: 1500,
-        pii_rate: 0.3,
+        events: 3000,
+        pii_rate: 0.5,
         seed: 23,
         ..K8sConfig::default()
     });
