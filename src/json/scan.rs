@@ -53,15 +53,6 @@ enum Expect {
     Done,
 }
 
-/// See [`Scanner::checkpoint`].
-#[derive(Debug, Clone, Copy)]
-pub struct Checkpoint {
-    pos: usize,
-    expect: Expect,
-    depth: usize,
-    is_object: bool,
-}
-
 pub struct Scanner<'a> {
     src: &'a [u8],
     pos: usize,
@@ -251,26 +242,6 @@ impl<'a> Scanner<'a> {
         } else {
             Expect::CommaOrEnd
         };
-    }
-
-    /// Where the scanner stands just after a container's start token, to
-    /// come back to after [`Scanner::skip_container`] (a look-ahead).
-    pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint {
-            pos: self.pos,
-            expect: self.expect,
-            depth: self.stack.len(),
-            is_object: self.in_object(),
-        }
-    }
-
-    /// Returns to `cp`, taken at the same container's start token; only
-    /// valid after skipping that container (the stack below it is as it was).
-    pub fn rewind(&mut self, cp: Checkpoint) {
-        self.stack.truncate(cp.depth.saturating_sub(1));
-        self.stack.push(cp.is_object);
-        self.pos = cp.pos;
-        self.expect = cp.expect;
     }
 
     /// Moves past the container whose start token was just returned, to
@@ -651,24 +622,6 @@ mod tests {
         assert_eq!(kinds(&deep), Err(JsonError::TooDeep));
         let ok = "[".repeat(64) + &"]".repeat(64);
         assert!(kinds(&ok).is_ok());
-    }
-
-    #[test]
-    fn rewind_after_skip_replays_the_same_tokens() {
-        let src = r#"{"a":{"b":[1,{"c":2}]},"d":[3,[4]],"e":5}"#;
-        let all = kinds(src).unwrap();
-        let mut sc = Scanner::new(src.as_bytes(), 8);
-        let mut replayed = Vec::new();
-        while let Some(t) = sc.next_token().unwrap() {
-            replayed.push(t.kind);
-            if matches!(t.kind, Kind::ObjectStart | Kind::ArrayStart) && sc.depth() > 1 {
-                let cp = sc.checkpoint();
-                let end = sc.skip_container().unwrap();
-                assert!(matches!(&src[end - 1..end], "}" | "]"));
-                sc.rewind(cp);
-            }
-        }
-        assert_eq!(replayed, all);
     }
 
     #[test]
