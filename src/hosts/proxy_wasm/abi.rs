@@ -116,6 +116,14 @@ extern "C" {
     fn proxy_enqueue_shared_queue(id: u32, value: *const u8, value_size: usize) -> u32;
     fn proxy_dequeue_shared_queue(id: u32, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_call_foreign_function(
+        name: *const u8,
+        name_size: usize,
+        args: *const u8,
+        args_size: usize,
+        results: *mut *mut u8,
+        results_size: *mut usize,
+    ) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_record_metric(id: u32, value: u64) -> u32;
@@ -202,6 +210,27 @@ pub fn property(path: &[u8]) -> HostResult<Option<Vec<u8>>> {
         1 => Ok(None),
         s => Err(Status(s)),
     }
+}
+
+/// Calls a function the host registered by name (Envoy: `expr_create`,
+/// `expr_evaluate`, ...); `Ok(None)` when it returned no data.
+pub fn call_foreign_function(name: &str, args: &[u8]) -> HostResult<Option<Vec<u8>>> {
+    let (mut data, mut len) = (null_mut(), 0usize);
+    // SAFETY: live slices and out-pointers to locals; the host fills them
+    // with a buffer from proxy_on_memory_allocate, reclaimed by `take`.
+    let status = unsafe {
+        proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            args.as_ptr(),
+            args.len(),
+            &mut data,
+            &mut len,
+        )
+    };
+    check(status)?;
+    // SAFETY: as in `plugin_configuration`.
+    Ok(unsafe { take(data, len) })
 }
 
 /// The value and its CAS token; `Ok(None)` when the key does not exist.

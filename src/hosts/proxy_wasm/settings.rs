@@ -26,8 +26,10 @@
 //!   "aggregator": {"vm_id": "dp_audit", "queue": "dp_audit_events", "batch_events": 64}
 //! }
 //! ```
-//! Each property costs one host call per request (2-4 us in Envoy), so the
-//! record holds only the properties listed; headers come in one call.
+//! Each property costs a host call per request (2-4 us in Envoy), so the
+//! record holds only the properties listed, and all of them come in one
+//! call where Envoy can evaluate CEL (`expr_evaluate` of one list
+//! expression); headers come in one call.
 //! `record.properties` names (and Envoy attributes): `start_time`
 //! (`request.time`; without it the start is derived from the clock and
 //! the duration), `response_code`, `response_flags`, `protocol`,
@@ -97,12 +99,41 @@ impl Prop {
         }
     }
 
+    /// The attribute as a CEL expression (the path with dots).
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Prop::StartTime => "request.time",
+            Prop::ResponseCode => "response.code",
+            Prop::ResponseFlags => "response.flags",
+            Prop::Protocol => "request.protocol",
+            Prop::BytesReceived => "request.total_size",
+            Prop::BytesSent => "response.total_size",
+            Prop::Duration => "request.duration",
+            Prop::UpstreamHost => "upstream.address",
+            Prop::DownstreamRemoteAddress => "source.address",
+        }
+    }
+
     /// Whether Envoy returns the value as an 8-byte little-endian integer.
     pub fn is_integer(self) -> bool {
         !matches!(
             self,
             Prop::Protocol | Prop::UpstreamHost | Prop::DownstreamRemoteAddress
         )
+    }
+
+    /// One CEL expression listing the attributes of `props`, in order:
+    /// Envoy evaluates it in one host call (`expr_evaluate`) and returns
+    /// each element serialized exactly as `get_property` would. Each is
+    /// guarded with `has()`, so that a missing attribute (no upstream, no
+    /// response yet) becomes empty bytes instead of failing the whole list
+    /// (`null` does not serialize).
+    pub fn list_expression(props: &[Prop]) -> String {
+        let items: Vec<String> = props
+            .iter()
+            .map(|p| format!("has({a}) ? {a} : b\"\"", a = p.attribute()))
+            .collect();
+        format!("[{}]", items.join(", "))
     }
 
     fn parse(name: &str) -> Option<Prop> {
@@ -541,6 +572,12 @@ mod tests {
             let path = std::str::from_utf8(p.path()).unwrap();
             assert_eq!(path.split('\0').count(), 2, "{path}");
             assert_eq!(Prop::parse(p.field()), Some(p));
+            // The CEL name is the same attribute.
+            assert_eq!(p.attribute(), path.replace('\0', "."));
         }
+        assert_eq!(
+            Prop::list_expression(&DEFAULT_PROPS[..2]),
+            r#"[has(response.code) ? response.code : b"", has(request.duration) ? request.duration : b""]"#
+        );
     }
 }

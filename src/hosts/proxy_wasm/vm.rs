@@ -12,7 +12,7 @@ use super::map;
 use super::outbox::Outbox;
 use super::record::Request;
 use super::service::Aggregator;
-use super::settings::{HttpSinkConfig, SinkKind};
+use super::settings::{HttpSinkConfig, Prop, SinkKind};
 use super::AGGREGATOR_ROOT_ID;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -237,6 +237,10 @@ struct LoggerVm {
     sink_dropped: Counter,
     host_errors: Counter,
     errors: u64,
+    /// Envoy's token for the CEL list of the record's attributes, when it
+    /// compiled it: then one `expr_evaluate` replaces a `get_property` per
+    /// attribute.
+    attributes: Option<u32>,
 }
 
 impl LoggerVm {
@@ -252,10 +256,7 @@ impl LoggerVm {
             self.host_errors.add(1);
             Vec::new()
         });
-        let mut props = Vec::with_capacity(self.logger.settings().record.properties.len());
-        for p in &self.logger.settings().record.properties {
-            props.push(abi::property(p.path()).unwrap_or(None));
-        }
+        let props = self.properties();
         let now = now_ns();
         let logged = self.logger.log(&Request {
             headers: &pairs,
@@ -304,6 +305,49 @@ impl LoggerVm {
                 link.flush();
             }
         }
+    }
+
+    /// The record's attributes: all at once through the CEL list when Envoy
+    /// compiled it, else one `get_property` each. Missing and empty
+    /// attributes are `None` either way (the list has empty bytes for them).
+    /// A list that does not evaluate is given up for this VM, with one line.
+    fn properties(&mut self) -> Vec<Option<Vec<u8>>> {
+        let wanted = &self.logger.settings().record.properties;
+        if let Some(token) = self.attributes {
+            let evaluated = abi::call_foreign_function("expr_evaluate", &token.to_le_bytes());
+            // Each element is serialized as `get_property` returns it, in
+            // the proxy-wasm pair layout (element, empty).
+            let list = match &evaluated {
+                Ok(Some(list)) => map::parse_pairs(list)
+                    .ok()
+                    .filter(|pairs| pairs.len() == wanted.len()),
+                _ => None,
+            };
+            if let Some(pairs) = list {
+                return pairs
+                    .iter()
+                    .map(|(v, _)| (!v.is_empty()).then(|| v.to_vec()))
+                    .collect();
+            }
+            self.attributes = None;
+            let why = match evaluated {
+                Err(s) => s.name(),
+                Ok(_) => "an unexpected result",
+            };
+            log_line(
+                LogLevel::Warn,
+                &format!("dp-audit: the CEL attribute list failed ({why}): request attributes are read one call each from now on"),
+            );
+        }
+        wanted
+            .iter()
+            .map(|p| {
+                abi::property(p.path())
+                    .ok()
+                    .flatten()
+                    .filter(|v| !v.is_empty())
+            })
+            .collect()
     }
 
     fn host_error(&mut self, what: &str, s: Status) {
@@ -367,6 +411,27 @@ fn with_root(ctx: u32, f: impl FnOnce(&mut Root)) {
     });
 }
 
+/// Asks Envoy to compile the CEL list of `props` (Envoy builds with a CEL
+/// parser register `expr_create`); `None` without properties or when the
+/// host cannot, and the record then reads them one by one.
+fn attribute_expression(props: &[Prop]) -> Option<u32> {
+    if props.is_empty() {
+        return None;
+    }
+    let expr = Prop::list_expression(props);
+    let token = abi::call_foreign_function("expr_create", expr.as_bytes())
+        .ok()
+        .flatten()
+        .and_then(|b| b.first_chunk::<4>().map(|t| u32::from_le_bytes(*t)));
+    if token.is_none() {
+        log_line(
+            LogLevel::Info,
+            "dp-audit: the host cannot evaluate CEL: request attributes are read one call each",
+        );
+    }
+    token
+}
+
 fn configure(size: usize) -> Result<Root, String> {
     let text = match abi::plugin_configuration(size) {
         Ok(Some(b)) => String::from_utf8(b).map_err(|_| "plugin configuration is not UTF-8 text (wrap the JSON policy as google.protobuf.StringValue)".to_string())?,
@@ -419,7 +484,9 @@ fn configure(size: usize) -> Result<Root, String> {
     if abi::set_tick_period_ms(TICK_MS).is_err() {
         log_line(LogLevel::Warn, "dp-audit: no timer: metrics, events and the http sink flush only while requests arrive");
     }
+    let attributes = attribute_expression(&loaded.settings.record.properties);
     Ok(Root::Logger(Box::new(LoggerVm {
+        attributes,
         logger,
         sink,
         events,

@@ -214,6 +214,57 @@ fn hostile_header_bytes_and_missing_properties_never_trap() {
         .contains("ghp_0123456789"));
 }
 
+/// The record's attributes come from one CEL list evaluation when the host
+/// has Envoy's CEL functions, else from one `get_property` each: the records
+/// are the same, and a request without one of the attributes (the list then
+/// fails as a whole) still gets the others.
+#[test]
+fn attributes_read_through_cel_or_one_by_one_give_the_same_records() {
+    let policy = r#"{"preset": "envoy-access", "sink": {"record": {"properties": ["response_code", "duration", "downstream_remote_address", "upstream_host"]}}}"#;
+    let run = |cel: bool| {
+        let mut env = env(false);
+        env.set_cel(cel);
+        let w = start(&mut env, "dp_audit", policy);
+        let reads = env.property_reads(w);
+        env.log_request(
+            w,
+            request("GET", "alice", 503).str_property("upstream.address", "10.1.2.3:8080"),
+        )
+        .unwrap();
+        env.log_request(w, request("POST", "bob", 201)).unwrap();
+        assert!(!env.failed(w), "{:?}", env.logs());
+        // One expr_evaluate per request, or one get_property per attribute.
+        let per_request = if cel { 0 } else { 4 * 2 };
+        assert_eq!(env.property_reads(w) - reads, per_request);
+        let cel_note = env
+            .logs()
+            .iter()
+            .any(|l| l.message.contains("cannot evaluate CEL"));
+        assert_eq!(cel_note, !cel, "{:?}", env.logs());
+        records(&env, "dp_audit")
+    };
+    let (with_cel, without) = (run(true), run(false));
+    assert_eq!(with_cel.len(), 2);
+    let strip_time = |r: &Value| {
+        let mut r = r.clone();
+        r.as_object_mut().unwrap().remove("start_time");
+        r
+    };
+    for (a, b) in with_cel.iter().zip(&without) {
+        assert_eq!(strip_time(a), strip_time(b));
+    }
+    assert_eq!(with_cel[0]["response_code"], 503);
+    assert_eq!(with_cel[0]["duration"], 1);
+    assert!(with_cel[0]["upstream_host"].is_string(), "{}", with_cel[0]);
+    assert_eq!(with_cel[1]["response_code"], 201);
+    assert!(
+        with_cel[1].get("upstream_host").is_none(),
+        "{}",
+        with_cel[1]
+    );
+    assert!(with_cel[1]["downstream_remote_address"].is_string());
+}
+
 #[test]
 fn bad_configuration_is_refused_with_a_clear_line() {
     let mut env = env(false);

@@ -15,7 +15,12 @@
 //! registering VM, delivered after the current call, as Envoy posts it to the
 //! main thread), `proxy_set_tick_period_milliseconds`, `proxy_define_metric`
 //! (one metric per name, shared by all VMs, as Envoy's stats are),
-//! `proxy_increment_metric`, `proxy_record_metric`. Data returned to the
+//! `proxy_increment_metric`, `proxy_record_metric`,
+//! `proxy_call_foreign_function` with Envoy's CEL functions `expr_create` and
+//! `expr_evaluate` for a list of attributes, plain or guarded with `has()`
+//! (the elements serialized as `proxy_get_property` returns them, in the map
+//! layout with empty values; a missing guarded one is empty bytes, a missing
+//! plain one fails the whole list). Data returned to the
 //! module goes through its `proxy_on_memory_allocate`, re-entrantly.
 //!
 //! Not reproduced: threads (VMs run one call at a time, in the order the test
@@ -43,6 +48,7 @@ const BAD_ARGUMENT: i32 = 2;
 const EMPTY: i32 = 7;
 const CAS_MISMATCH: i32 = 8;
 const INVALID_MEMORY_ACCESS: i32 = 6;
+const INTERNAL_FAILURE: i32 = 10;
 
 /// One plugin configuration (`name`, `root_id`, `vm_config.vm_id`, the
 /// plugin configuration bytes and `vm_config.environment_variables`).
@@ -146,6 +152,13 @@ struct VmState {
     root_ctx: u32,
     request: Option<RequestInfo>,
     tick_ms: u32,
+    /// Whether `expr_create` / `expr_evaluate` are registered (Envoy builds
+    /// with a CEL parser, such as the official Linux ones).
+    cel: bool,
+    /// Compiled expressions by token: the items of a CEL list.
+    expressions: Vec<Vec<ListItem>>,
+    /// `proxy_get_property` calls so far (each is a host call in Envoy).
+    property_reads: u64,
 }
 
 /// One VM: a store, its instance's exports, and its tick schedule.
@@ -174,6 +187,7 @@ pub struct ProxyWasmEnv {
     last_fuel: Option<u64>,
     /// Wasm frames (innermost first) of the last trap.
     last_trap: Option<Vec<String>>,
+    cel: bool,
 }
 
 /// A VM handle.
@@ -225,6 +239,50 @@ fn give(
         return Ok(INVALID_MEMORY_ACCESS);
     }
     Ok(OK)
+}
+
+/// An element of the CEL list this host evaluates.
+#[derive(Debug, Clone)]
+struct ListItem {
+    attribute: String,
+    /// `has(a) ? a : b""`: empty bytes when missing (else the list fails).
+    guarded: bool,
+}
+
+/// The CEL this host evaluates: a list of attributes, each plain
+/// (`response.code`) or guarded (`has(response.code) ? response.code : b""`),
+/// which is what the module asks for. Envoy evaluates any CEL; anything else
+/// here is a parse error.
+fn parse_attribute_list(expr: &[u8]) -> Option<Vec<ListItem>> {
+    let text = std::str::from_utf8(expr).ok()?.trim();
+    let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+    let name = |n: &str| {
+        let ok = !n.is_empty()
+            && n.split('.').all(|seg| {
+                !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            });
+        ok.then(|| n.to_string())
+    };
+    inner
+        .split(',')
+        .map(|item| {
+            let item = item.trim();
+            if let Some(rest) = item.strip_prefix("has(") {
+                let (a, rest) = rest.split_once(')')?;
+                let (b, c) = rest.trim().strip_prefix('?')?.split_once(':')?;
+                let attribute = name(a)?;
+                (b.trim() == attribute && c.trim() == "b\"\"").then_some(ListItem {
+                    attribute,
+                    guarded: true,
+                })
+            } else {
+                name(item).map(|attribute| ListItem {
+                    attribute,
+                    guarded: false,
+                })
+            }
+        })
+        .collect()
 }
 
 /// The proxy-wasm 0.2.1 map serialization.
@@ -306,6 +364,7 @@ fn link(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
                 return Ok(INVALID_MEMORY_ACCESS);
             };
             let path = String::from_utf8_lossy(&path).replace('\0', ".");
+            c.data_mut().property_reads += 1;
             let d = c.data();
             let value = match path.as_str() {
                 "plugin_root_id" => Some(d.plugin.root_id.clone().into_bytes()),
@@ -321,6 +380,69 @@ fn link(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             match value {
                 Some(v) => give(&mut c, &v, po, so),
                 None => Ok(NOT_FOUND),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_call_foreign_function",
+        |mut c: Caller<'_, VmState>,
+         np: i32,
+         nl: i32,
+         ap: i32,
+         al: i32,
+         po: i32,
+         so: i32|
+         -> wasmtime::Result<i32> {
+            let (Some(name), Some(args)) = (read(&mut c, np, nl), read(&mut c, ap, al)) else {
+                return Ok(INVALID_MEMORY_ACCESS);
+            };
+            if !c.data().cel {
+                return Ok(NOT_FOUND);
+            }
+            match name.as_slice() {
+                b"expr_create" => match parse_attribute_list(&args) {
+                    Some(names) => {
+                        let d = c.data_mut();
+                        let token = u32::try_from(d.expressions.len()).unwrap_or(u32::MAX);
+                        d.expressions.push(names);
+                        give(&mut c, &token.to_le_bytes(), po, so)
+                    }
+                    None => Ok(BAD_ARGUMENT),
+                },
+                b"expr_evaluate" => {
+                    let Some(token) = args.first_chunk::<4>().map(|t| u32::from_le_bytes(*t))
+                    else {
+                        return Ok(BAD_ARGUMENT);
+                    };
+                    let d = c.data();
+                    let Some(items) = d.expressions.get(token as usize) else {
+                        return Ok(NOT_FOUND);
+                    };
+                    // A missing plain attribute is an evaluation error: the
+                    // whole list fails, as in Envoy.
+                    let values: Option<Vec<(Vec<u8>, Vec<u8>)>> = items
+                        .iter()
+                        .map(|item| {
+                            let found = d.request.as_ref().and_then(|r| {
+                                r.properties
+                                    .iter()
+                                    .find(|(k, _)| *k == item.attribute)
+                                    .map(|(_, v)| v.clone())
+                            });
+                            match found {
+                                Some(v) => Some((v, Vec::new())),
+                                None if item.guarded => Some((Vec::new(), Vec::new())),
+                                None => None,
+                            }
+                        })
+                        .collect();
+                    match values {
+                        Some(v) => give(&mut c, &serialize_map(&v), po, so),
+                        None => Ok(INTERNAL_FAILURE),
+                    }
+                }
+                _ => Ok(NOT_FOUND),
             }
         },
     )?;
@@ -592,7 +714,14 @@ impl ProxyWasmEnv {
             fuel: FuelMeter::new(fuel),
             last_fuel: None,
             last_trap: None,
+            cel: true,
         })
+    }
+
+    /// Whether VMs started from now on find Envoy's CEL foreign functions
+    /// (`expr_create`, `expr_evaluate`); on by default, as in Envoy 1.40.
+    pub fn set_cel(&mut self, on: bool) {
+        self.cel = on;
     }
 
     pub fn now_ns(&self) -> i64 {
@@ -618,6 +747,9 @@ impl ProxyWasmEnv {
             root_ctx: ROOT_CTX,
             request: None,
             tick_ms: 0,
+            cel: self.cel,
+            expressions: Vec::new(),
+            property_reads: 0,
         };
         let mut store = Store::new(self.engine.engine(), state);
         let mut linker: Linker<VmState> = Linker::new(self.engine.engine());
@@ -808,6 +940,13 @@ impl ProxyWasmEnv {
             vm.failed = true;
         }
         self.deliver()
+    }
+
+    /// How many `proxy_get_property` calls the VM made so far.
+    pub fn property_reads(&self, id: VmId) -> u64 {
+        self.vms
+            .get(id.0)
+            .map_or(0, |vm| vm.store.data().property_reads)
     }
 
     pub fn failed(&self, id: VmId) -> bool {
