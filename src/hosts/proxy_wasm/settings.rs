@@ -3,8 +3,9 @@
 //! ```json
 //! "sink": {
 //!   "type": "log",                       // "log" (default): Envoy's log, one JSON document per line
-//!   "log_batch_records": 1,              // "log" only: records per proxy_log call (each on its own
-//!                                        // line; Envoy prefixes only the first line of a call)
+//!   "log_batch_records": 32,             // "log" only: records per proxy_log call, at most 1 s
+//!                                        // late; Envoy's prefix gets a line of its own, each
+//!                                        // record is one line starting with `{`
 //!                                        // "http": batched NDJSON POSTs to an Envoy cluster
 //!   "http": {                            // required for "http", refused otherwise
 //!     "cluster": "collector",            // Envoy cluster name
@@ -141,6 +142,11 @@ impl Prop {
     }
 }
 
+/// Records per `proxy_log` call by default: one write by Envoy per batch
+/// instead of per request; a batch waits at most one tick (1 s), as Envoy's
+/// own file access log buffers for up to 1 s.
+pub const DEFAULT_LOG_BATCH: usize = 32;
+
 pub const DEFAULT_PROPS: [Prop; 3] = [
     Prop::ResponseCode,
     Prop::Duration,
@@ -219,7 +225,9 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            sink: SinkKind::Log { batch_records: 1 },
+            sink: SinkKind::Log {
+                batch_records: DEFAULT_LOG_BATCH,
+            },
             record: RecordConfig::default(),
             aggregator: AggregatorLink::default(),
         }
@@ -320,7 +328,13 @@ impl Settings {
             "sink",
             &["type", "http", "log_batch_records", "record", "aggregator"],
         )?;
-        let log_batch = to_usize(number(top, "log_batch_records", "sink", (1, 1000), 1)?);
+        let log_batch = to_usize(number(
+            top,
+            "log_batch_records",
+            "sink",
+            (1, 1000),
+            DEFAULT_LOG_BATCH as u64,
+        )?);
         if kind_is_not_log(top) && top.contains_key("log_batch_records") {
             return Err(ConfigError::new(
                 "sink.log_batch_records",
@@ -490,7 +504,9 @@ mod tests {
         assert_eq!(Settings::from_sink(None).unwrap(), Settings::default());
         assert_eq!(
             Settings::from_sink(Some(&json!({}))).unwrap().sink,
-            SinkKind::Log { batch_records: 1 }
+            SinkKind::Log {
+                batch_records: DEFAULT_LOG_BATCH
+            }
         );
         assert_eq!(
             Settings::from_sink(Some(&json!({"log_batch_records": 32})))

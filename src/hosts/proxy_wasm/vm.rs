@@ -94,7 +94,10 @@ enum Sink {
 }
 
 /// Records waiting for one `proxy_log` call: Envoy writes each log call
-/// with its own syscall, which costs more than building the record.
+/// with its own syscall, which costs more than building the record. A call
+/// starts with a newline, so that Envoy's prefix (`... wasm log <root_id>
+/// <vm_id>: `) stands on a line of its own and every record is one line
+/// that starts with `{`. Flushed when full and on every tick (1 s).
 struct LogBatch {
     text: Vec<u8>,
     records: usize,
@@ -102,27 +105,30 @@ struct LogBatch {
 }
 
 impl LogBatch {
-    /// Adds a record; returns false when Envoy refused a flush.
-    fn push(&mut self, record: &[u8]) -> bool {
-        if !self.text.is_empty() {
-            self.text.push(b'\n');
-        }
+    /// Adds a record; returns how many records a refused flush dropped.
+    fn push(&mut self, record: &[u8]) -> usize {
+        self.text.push(b'\n');
         self.text.extend_from_slice(record);
         self.records = self.records.saturating_add(1);
         if self.records >= self.max {
             return self.flush();
         }
-        true
+        0
     }
 
-    fn flush(&mut self) -> bool {
+    /// Hands the waiting records to Envoy; returns how many it refused.
+    fn flush(&mut self) -> usize {
         if self.records == 0 {
-            return true;
+            return 0;
         }
-        let ok = abi::log(LogLevel::Info, &self.text).is_ok();
+        let dropped = if abi::log(LogLevel::Info, &self.text).is_ok() {
+            0
+        } else {
+            self.records
+        };
         self.text.clear();
         self.records = 0;
-        ok
+        dropped
     }
 }
 
@@ -263,16 +269,12 @@ impl LoggerVm {
             props: &props,
             now_ns: now,
         });
-        let mut sink_dropped = false;
+        let mut sink_dropped = 0;
         if let Some(record) = logged.record {
             match &mut self.sink {
-                Sink::Log(batch) => {
-                    if !batch.push(record) {
-                        sink_dropped = true;
-                    }
-                }
+                Sink::Log(batch) => sink_dropped = batch.push(record),
                 Sink::Http(h) => {
-                    sink_dropped = !h.outbox.push(record);
+                    sink_dropped = usize::from(!h.outbox.push(record));
                     h.pump();
                 }
             }
@@ -292,8 +294,8 @@ impl LoggerVm {
         } else {
             self.scrubbed.add(1);
         }
-        if sink_dropped {
-            self.sink_dropped.add(1);
+        if sink_dropped > 0 {
+            self.sink_dropped.add(sink_dropped as u64);
         }
         if let Some(link) = &mut self.events {
             if let Some(fields) = self.logger.event_fields() {
@@ -367,10 +369,13 @@ impl LoggerVm {
             link.dropped.flush();
             link.sent.flush();
         }
-        if let Sink::Http(h) = &mut self.sink {
-            h.pump();
-            self.sink_dropped
-                .add(std::mem::take(&mut h.outbox.counters.records_dropped));
+        match &mut self.sink {
+            Sink::Log(batch) => self.sink_dropped.add(batch.flush() as u64),
+            Sink::Http(h) => {
+                h.pump();
+                self.sink_dropped
+                    .add(std::mem::take(&mut h.outbox.counters.records_dropped));
+            }
         }
         for c in [
             &mut self.scrubbed,

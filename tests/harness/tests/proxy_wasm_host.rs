@@ -54,10 +54,12 @@ fn request(method: &str, user: &str, status: i64) -> RequestInfo {
 fn records(env: &ProxyWasmEnv, plugin: &str) -> Vec<Value> {
     env.logs()
         .iter()
-        .filter(|l| l.plugin == plugin && l.message.starts_with('{'))
+        .filter(|l| l.plugin == plugin)
         .flat_map(|l| {
+            // A batch of records is one log call: a line each.
             l.message
                 .lines()
+                .filter(|x| x.starts_with('{'))
                 .map(|x| serde_json::from_str(x).unwrap())
                 .collect::<Vec<Value>>()
         })
@@ -206,6 +208,7 @@ fn hostile_header_bytes_and_missing_properties_never_trap() {
         .header("x-user-id", b"\xc3(");
     env.log_request(w, req).unwrap();
     env.log_request(w, RequestInfo::default()).unwrap();
+    env.advance(Duration::from_secs(1)).unwrap();
     assert!(!env.failed(w), "{:?}", env.logs());
     let recs = records(&env, "dp_audit");
     assert_eq!(recs.len(), 2);
@@ -233,6 +236,9 @@ fn attributes_read_through_cel_or_one_by_one_give_the_same_records() {
         .unwrap();
         env.log_request(w, request("POST", "bob", 201)).unwrap();
         assert!(!env.failed(w), "{:?}", env.logs());
+        // Records wait in the log batch for at most a tick.
+        assert!(records(&env, "dp_audit").is_empty());
+        env.advance(Duration::from_secs(1)).unwrap();
         // One expr_evaluate per request, or one get_property per attribute.
         let per_request = if cel { 0 } else { 4 * 2 };
         assert_eq!(env.property_reads(w) - reads, per_request);

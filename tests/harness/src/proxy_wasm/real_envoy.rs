@@ -340,14 +340,31 @@ impl Envoy {
     /// (`wasm log <name> [<root_id>] <vm_id>: `; the plugins here are named
     /// after their root id).
     pub fn plugin_lines(&self, name: &str) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter_map(|l| {
-                let (_, rest) = l.split_once("wasm log ")?;
-                let (prefix, text) = rest.split_once(": ")?;
-                (prefix.split(' ').next() == Some(name)).then(|| text.to_string())
-            })
-            .collect()
+        let mut lines = Vec::new();
+        // Whether the log call being read is this plugin's: one call may
+        // span several lines (a batch of records), and only its first
+        // carries Envoy's prefix; Envoy's own lines start with `[`.
+        let mut mine = false;
+        for l in self.log().lines() {
+            if !l.starts_with('[') {
+                if mine {
+                    lines.push(l.to_string());
+                }
+                continue;
+            }
+            mine = false;
+            let Some((_, rest)) = l.split_once("wasm log ") else {
+                continue;
+            };
+            let Some((prefix, text)) = rest.split_once(": ") else {
+                continue;
+            };
+            mine = prefix.split(' ').next() == Some(name);
+            if mine && !text.is_empty() {
+                lines.push(text.to_string());
+            }
+        }
+        lines
     }
 
     /// The JSON documents among [`Envoy::plugin_lines`] (records, releases).
