@@ -100,21 +100,6 @@ impl Prop {
         }
     }
 
-    /// The attribute as a CEL expression (the path with dots).
-    pub fn attribute(self) -> &'static str {
-        match self {
-            Prop::StartTime => "request.time",
-            Prop::ResponseCode => "response.code",
-            Prop::ResponseFlags => "response.flags",
-            Prop::Protocol => "request.protocol",
-            Prop::BytesReceived => "request.total_size",
-            Prop::BytesSent => "response.total_size",
-            Prop::Duration => "request.duration",
-            Prop::UpstreamHost => "upstream.address",
-            Prop::DownstreamRemoteAddress => "source.address",
-        }
-    }
-
     /// Whether Envoy returns the value as an 8-byte little-endian integer.
     pub fn is_integer(self) -> bool {
         !matches!(
@@ -132,7 +117,11 @@ impl Prop {
     pub fn list_expression(props: &[Prop]) -> String {
         let items: Vec<String> = props
             .iter()
-            .map(|p| format!("has({a}) ? {a} : b\"\"", a = p.attribute()))
+            .map(|p| {
+                // The CEL name is the attribute path with dots.
+                let a = String::from_utf8_lossy(p.path()).replace('\0', ".");
+                format!("has({a}) ? {a} : b\"\"")
+            })
             .collect();
         format!("[{}]", items.join(", "))
     }
@@ -588,8 +577,6 @@ mod tests {
             let path = std::str::from_utf8(p.path()).unwrap();
             assert_eq!(path.split('\0').count(), 2, "{path}");
             assert_eq!(Prop::parse(p.field()), Some(p));
-            // The CEL name is the same attribute.
-            assert_eq!(p.attribute(), path.replace('\0', "."));
         }
         assert_eq!(
             Prop::list_expression(&DEFAULT_PROPS[..2]),

@@ -17,10 +17,10 @@
 //! (one metric per name, shared by all VMs, as Envoy's stats are),
 //! `proxy_increment_metric`, `proxy_record_metric`,
 //! `proxy_call_foreign_function` with Envoy's CEL functions `expr_create` and
-//! `expr_evaluate` for a list of attributes, plain or guarded with `has()`
-//! (the elements serialized as `proxy_get_property` returns them, in the map
-//! layout with empty values; a missing guarded one is empty bytes, a missing
-//! plain one fails the whole list). Data returned to the
+//! `expr_evaluate` for the list of attributes the module asks for, each
+//! guarded with `has()` (the elements resolved and serialized as
+//! `proxy_get_property` returns them, in the map layout with empty values; a
+//! missing one is empty bytes). Data returned to the
 //! module goes through its `proxy_on_memory_allocate`, re-entrantly.
 //!
 //! Not reproduced: threads (VMs run one call at a time, in the order the test
@@ -48,7 +48,6 @@ const BAD_ARGUMENT: i32 = 2;
 const EMPTY: i32 = 7;
 const CAS_MISMATCH: i32 = 8;
 const INVALID_MEMORY_ACCESS: i32 = 6;
-const INTERNAL_FAILURE: i32 = 10;
 
 /// One plugin configuration (`name`, `root_id`, `vm_config.vm_id`, the
 /// plugin configuration bytes and `vm_config.environment_variables`).
@@ -155,8 +154,8 @@ struct VmState {
     /// Whether `expr_create` / `expr_evaluate` are registered (Envoy builds
     /// with a CEL parser, such as the official Linux ones).
     cel: bool,
-    /// Compiled expressions by token: the items of a CEL list.
-    expressions: Vec<Vec<ListItem>>,
+    /// Compiled expressions by token: the attributes of a CEL list.
+    expressions: Vec<Vec<String>>,
     /// `proxy_get_property` calls so far (each is a host call in Envoy).
     property_reads: u64,
 }
@@ -241,48 +240,46 @@ fn give(
     Ok(OK)
 }
 
-/// An element of the CEL list this host evaluates.
-#[derive(Debug, Clone)]
-struct ListItem {
-    attribute: String,
-    /// `has(a) ? a : b""`: empty bytes when missing (else the list fails).
-    guarded: bool,
-}
-
-/// The CEL this host evaluates: a list of attributes, each plain
-/// (`response.code`) or guarded (`has(response.code) ? response.code : b""`),
-/// which is what the module asks for. Envoy evaluates any CEL; anything else
-/// here is a parse error.
-fn parse_attribute_list(expr: &[u8]) -> Option<Vec<ListItem>> {
+/// The CEL this host evaluates: a list of attributes, each guarded
+/// (`[has(response.code) ? response.code : b"", ...]`), which is what the
+/// module asks for. Envoy evaluates any CEL; anything else here is a parse
+/// error.
+fn parse_attribute_list(expr: &[u8]) -> Option<Vec<String>> {
     let text = std::str::from_utf8(expr).ok()?.trim();
     let inner = text.strip_prefix('[')?.strip_suffix(']')?;
-    let name = |n: &str| {
-        let ok = !n.is_empty()
-            && n.split('.').all(|seg| {
-                !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-            });
-        ok.then(|| n.to_string())
-    };
     inner
         .split(',')
         .map(|item| {
-            let item = item.trim();
-            if let Some(rest) = item.strip_prefix("has(") {
-                let (a, rest) = rest.split_once(')')?;
-                let (b, c) = rest.trim().strip_prefix('?')?.split_once(':')?;
-                let attribute = name(a)?;
-                (b.trim() == attribute && c.trim() == "b\"\"").then_some(ListItem {
-                    attribute,
-                    guarded: true,
+            let rest = item.trim().strip_prefix("has(")?;
+            let (a, rest) = rest.split_once(')')?;
+            let (b, c) = rest.trim().strip_prefix('?')?.split_once(':')?;
+            let ok = !a.is_empty()
+                && a.split('.').all(|seg| {
+                    !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                 })
-            } else {
-                name(item).map(|attribute| ListItem {
-                    attribute,
-                    guarded: false,
-                })
-            }
+                && b.trim() == a
+                && c.trim() == "b\"\"";
+            ok.then(|| a.to_string())
         })
         .collect()
+}
+
+impl VmState {
+    /// An attribute by dotted path, as Envoy resolves it for
+    /// `proxy_get_property` and for CEL alike.
+    fn attribute(&self, path: &str) -> Option<Vec<u8>> {
+        match path {
+            "plugin_root_id" => Some(self.plugin.root_id.clone().into_bytes()),
+            "plugin_vm_id" => Some(self.plugin.vm_id.clone().into_bytes()),
+            "plugin_name" => Some(self.plugin.name.clone().into_bytes()),
+            p => self.request.as_ref().and_then(|r| {
+                r.properties
+                    .iter()
+                    .find(|(k, _)| k == p)
+                    .map(|(_, v)| v.clone())
+            }),
+        }
+    }
 }
 
 /// The proxy-wasm 0.2.1 map serialization.
@@ -365,19 +362,7 @@ fn link(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             };
             let path = String::from_utf8_lossy(&path).replace('\0', ".");
             c.data_mut().property_reads += 1;
-            let d = c.data();
-            let value = match path.as_str() {
-                "plugin_root_id" => Some(d.plugin.root_id.clone().into_bytes()),
-                "plugin_vm_id" => Some(d.plugin.vm_id.clone().into_bytes()),
-                "plugin_name" => Some(d.plugin.name.clone().into_bytes()),
-                p => d.request.as_ref().and_then(|r| {
-                    r.properties
-                        .iter()
-                        .find(|(k, _)| k == p)
-                        .map(|(_, v)| v.clone())
-                }),
-            };
-            match value {
+            match c.data().attribute(&path) {
                 Some(v) => give(&mut c, &v, po, so),
                 None => Ok(NOT_FOUND),
             }
@@ -416,31 +401,14 @@ fn link(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
                         return Ok(BAD_ARGUMENT);
                     };
                     let d = c.data();
-                    let Some(items) = d.expressions.get(token as usize) else {
+                    let Some(names) = d.expressions.get(token as usize) else {
                         return Ok(NOT_FOUND);
                     };
-                    // A missing plain attribute is an evaluation error: the
-                    // whole list fails, as in Envoy.
-                    let values: Option<Vec<(Vec<u8>, Vec<u8>)>> = items
+                    let values: Vec<(Vec<u8>, Vec<u8>)> = names
                         .iter()
-                        .map(|item| {
-                            let found = d.request.as_ref().and_then(|r| {
-                                r.properties
-                                    .iter()
-                                    .find(|(k, _)| *k == item.attribute)
-                                    .map(|(_, v)| v.clone())
-                            });
-                            match found {
-                                Some(v) => Some((v, Vec::new())),
-                                None if item.guarded => Some((Vec::new(), Vec::new())),
-                                None => None,
-                            }
-                        })
+                        .map(|n| (d.attribute(n).unwrap_or_default(), Vec::new()))
                         .collect();
-                    match values {
-                        Some(v) => give(&mut c, &serialize_map(&v), po, so),
-                        None => Ok(INTERNAL_FAILURE),
-                    }
+                    give(&mut c, &serialize_map(&values), po, so)
                 }
                 _ => Ok(NOT_FOUND),
             }
