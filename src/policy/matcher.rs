@@ -79,6 +79,13 @@ const STEP_SLOTS: usize = 256;
 const STEP_MAX_KEY: usize = 128;
 const NO_STATE: u32 = u32::MAX;
 
+/// The slot of (parent state, member position).
+#[inline(always)]
+fn slot_index(parent: u32, position: u32) -> usize {
+    (parent.wrapping_mul(0x9E37_79B1) ^ position.wrapping_mul(0x85EB_CA77)) as usize
+        & STEP_SLOTS.wrapping_sub(1)
+}
+
 impl Default for StepCache {
     fn default() -> Self {
         StepCache::new()
@@ -395,8 +402,7 @@ impl Matcher {
         if key.len() > STEP_MAX_KEY {
             return self.step(states, from, label);
         }
-        let at = (parent.wrapping_mul(0x9E37_79B1) ^ position.wrapping_mul(0x85EB_CA77)) as usize
-            & STEP_SLOTS.wrapping_sub(1);
+        let at = slot_index(parent, position);
         if let Some(slot) = cache.slots.get(at) {
             if slot.valid && slot.parent == parent && same_bytes(&slot.key, key) {
                 if slot.child != NO_STATE {
@@ -422,6 +428,28 @@ impl Matcher {
             slot.child = child;
             slot.valid = true;
         }
+    }
+
+    /// The step cache's answer for `key` at `position` under the single
+    /// state `parent`, without stepping on a miss: `Some(None)` when the key
+    /// leads to no state, `Some(Some(rule))`/`Some(None)` by the child's own
+    /// rule. The outer `None` is a miss.
+    #[inline]
+    pub fn cached_rule(
+        &self,
+        cache: &StepCache,
+        parent: u32,
+        position: u32,
+        key: &[u8],
+    ) -> Option<Option<u32>> {
+        let slot = cache.slots.get(slot_index(parent, position))?;
+        if !(slot.valid && slot.parent == parent && same_bytes(&slot.key, key)) {
+            return None;
+        }
+        if slot.child == NO_STATE {
+            return Some(None);
+        }
+        Some(self.node(slot.child).and_then(|n| n.rule))
     }
 
     /// The best rule matching a node whose state set is `states`, if any.
