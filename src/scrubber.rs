@@ -240,7 +240,13 @@ impl Scrubber {
             memo: None,
         });
         let mut key: Option<Token> = None;
-        while let Some(tok) = sc.next_token()? {
+        loop {
+            if key.is_none() {
+                self.skip_kept_members(&mut sc);
+            }
+            let Some(tok) = sc.next_token()? else {
+                break;
+            };
             match tok.kind {
                 Kind::Key => key = Some(tok),
                 Kind::ObjectEnd | Kind::ArrayEnd => {
@@ -270,6 +276,43 @@ impl Scrubber {
             }
         }
         Ok(())
+    }
+
+    /// Passes over the kept scalar members that come next in the innermost
+    /// object exactly as the step cache predicts them (same key at the same
+    /// position under the same state as in an earlier record): they stay in
+    /// the splice, so nothing is written, and the scanner validates them
+    /// without producing tokens. Members of a parent whose keys are scanned,
+    /// or with a comma pending, are left to the walk.
+    #[inline]
+    fn skip_kept_members(&mut self, sc: &mut Scanner<'_>) {
+        let Scrubber {
+            matcher,
+            states,
+            frames,
+            step_cache,
+            ..
+        } = self;
+        let Some(frame) = frames.last_mut() else {
+            return;
+        };
+        if frame.skip_comma || frame.states_end.wrapping_sub(frame.states_start) != 1 {
+            return;
+        }
+        let Some(&parent) = states.get(frame.states_start) else {
+            return;
+        };
+        let inherited = frame.rule;
+        if matches!(matcher.action(inherited), Action::Detect { .. }) {
+            return;
+        }
+        let kept = sc.skip_expected_members(frame.members, |position| {
+            matcher.kept_key(step_cache, parent, position, inherited)
+        });
+        if kept > 0 {
+            frame.members = frame.members.saturating_add(kept);
+            frame.wrote_member = true;
+        }
     }
 
     /// A scalar member settled from the step cache alone, without
@@ -395,7 +438,12 @@ impl Scrubber {
             Some(k) => Label::Key(k),
             None => Label::Index,
         };
-        matcher.step_cached(step_cache, states, parent_states, label, position);
+        // Only keys taken as they are go into the step cache: a prediction
+        // is matched against raw record bytes.
+        match key {
+            Some(k) if k.escaped => matcher.step(states, parent_states, label),
+            _ => matcher.step_cached(step_cache, states, parent_states, label, position),
+        }
         let child_states = states.get(base..).unwrap_or_default();
         let rule = matcher.best_rule(child_states).unwrap_or(parent_rule);
         let action = matcher.action(rule);
@@ -1213,5 +1261,56 @@ mod tests {
             }
         }
         assert_eq!(checked, 9000);
+    }
+    /// The caches' predictions (kept members passed over, scalars settled
+    /// from the step cache, subtrees from the memo) never change what is
+    /// accepted or what is written: after warm-up records, every byte-level
+    /// mutation of one is accepted, and scrubbed, exactly as by a scrubber
+    /// that has seen nothing before it.
+    #[test]
+    fn warm_caches_accept_and_write_exactly_what_cold_ones_do() {
+        let policy = json!({"default_action": "keep", "fields": [
+            {"path": "secret", "action": "redact"},
+            {"path": "note", "action": "detect"},
+            {"path": "gone", "action": "drop"},
+            {"path": "who", "action": "pseudonymize"},
+            {"path": "obj.inner", "action": "keep"},
+        ]});
+        let base = "{\"a\":\"x\",\"b\":12,\"c\":true,\"d\":null,\"e\":\"caf\\u00e9 \u{e9}\",\"gone\":1,\
+                    \"k\\\"q\":2,\"note\":\"mail bob@example.org\",\"who\":\"ann\",\
+                    \"obj\":{\"inner\":\"v\",\"n\":-1.5e3},\"secret\":\"s\",\"z\":[1,\"2\"],\"y\":false}";
+        serde_json::from_str::<Value>(base).unwrap();
+        let mut warm = scrubber(policy.clone());
+        let mut out = Vec::new();
+        let mut cold_out = Vec::new();
+        let mut accepted = 0;
+        let bytes = [
+            b'"', b'\\', 0x01, 0xff, 0xc3, b'}', b'{', b']', b',', b':', b' ', b'x', b'0', b'-',
+            b'e', b'.',
+        ];
+        for i in 0..base.len() {
+            for &b in &bytes {
+                let mut mutated = base.as_bytes().to_vec();
+                mutated[i] = b;
+                for _ in 0..2 {
+                    warm.scrub(base.as_bytes(), &mut out).unwrap();
+                }
+                let got = warm.scrub(&mutated, &mut out);
+                let want = scrubber(policy.clone()).scrub(&mutated, &mut cold_out);
+                let text = String::from_utf8_lossy(&mutated);
+                assert_eq!(got.is_ok(), want.is_ok(), "{text}");
+                if got.is_ok() {
+                    assert_eq!(out, cold_out, "{text}");
+                    accepted += 1;
+                }
+            }
+        }
+        assert!(accepted > 300, "{accepted}");
+        // A key seen escaped is never predicted against raw bytes: its
+        // unescaped text is not valid JSON there.
+        let mut s = scrubber(json!({"default_action": "keep"}));
+        s.scrub(br#"{"a\"b":1}"#, &mut out).unwrap();
+        s.scrub(br#"{"a\"b":1}"#, &mut out).unwrap();
+        assert!(s.scrub(br#"{"a"b":1}"#, &mut out).is_err());
     }
 }

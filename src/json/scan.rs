@@ -244,6 +244,85 @@ impl<'a> Scanner<'a> {
         };
     }
 
+    /// Consumes the members of the innermost object, from the next one on,
+    /// for as long as each is exactly what `expected` predicts: a scalar
+    /// member under the key `expected(position)` (`position` counts members
+    /// from `first_position`). Each is validated exactly as
+    /// [`Scanner::next_token`] would; a predicted key's bytes must have been
+    /// accepted by this scanner before as an unescaped key, so an exact
+    /// match followed by a quote is itself a valid key. Returns how many
+    /// members were consumed.
+    ///
+    /// Stops before the first member that differs (another key, a
+    /// container, no prediction, invalid text, the object's end), leaving
+    /// the scanner exactly where that member begins for `next_token` to
+    /// report. Position and state stay in locals: the walk of a predicted
+    /// member costs no token, no call and no key scan.
+    pub fn skip_expected_members<'k>(
+        &mut self,
+        first_position: u32,
+        mut expected: impl FnMut(u32) -> Option<&'k [u8]>,
+    ) -> u32 {
+        let mut expect = self.expect;
+        if !matches!(expect, Expect::CommaOrEnd | Expect::KeyOrEnd) || !self.in_object() {
+            return 0;
+        }
+        let src = self.src;
+        let mut pos = self.pos;
+        let mut last_comma = self.last_comma;
+        let mut position = first_position;
+        let mut consumed: u32 = 0;
+        while let Some(key) = expected(position) {
+            let mut at = skip_ws(src, pos);
+            let comma = at;
+            if expect == Expect::CommaOrEnd {
+                if src.get(at) != Some(&b',') {
+                    break;
+                }
+                at = skip_ws(src, at.wrapping_add(1));
+            }
+            let key_start = at.wrapping_add(1);
+            let key_end = key_start.wrapping_add(key.len());
+            if src.get(at) != Some(&b'"')
+                || src.get(key_end) != Some(&b'"')
+                || !src
+                    .get(key_start..key_end)
+                    .is_some_and(|k| crate::memo::same_bytes(k, key))
+            {
+                break;
+            }
+            let colon = skip_ws(src, key_end.wrapping_add(1));
+            if src.get(colon) != Some(&b':') {
+                break;
+            }
+            let value = skip_ws(src, colon.wrapping_add(1));
+            let end = match src.get(value) {
+                Some(b'"') => {
+                    scan_string(src, value.wrapping_add(1)).map(|(c, _)| c.wrapping_add(1))
+                }
+                Some(b't') => scan_literal(src, value, b"true"),
+                Some(b'f') => scan_literal(src, value, b"false"),
+                Some(b'n') => scan_literal(src, value, b"null"),
+                Some(b'-' | b'0'..=b'9') => scan_number(src, value),
+                _ => break,
+            };
+            let Ok(end) = end else {
+                break;
+            };
+            if expect == Expect::CommaOrEnd {
+                last_comma = comma;
+            }
+            pos = end;
+            expect = Expect::CommaOrEnd;
+            position = position.wrapping_add(1);
+            consumed = consumed.wrapping_add(1);
+        }
+        self.pos = pos;
+        self.expect = expect;
+        self.last_comma = last_comma;
+        consumed
+    }
+
     /// Moves past the container whose start token was just returned, to
     /// `end`, without looking at it: the caller has checked that the input
     /// up to `end` is byte for byte a container text this scanner accepted

@@ -452,6 +452,29 @@ impl Matcher {
         Some(self.node(slot.child).and_then(|n| n.rule))
     }
 
+    /// The key a kept member had at `position` under the single state
+    /// `parent` when last met, if the step cache holds one: the member there
+    /// is kept again if it has that key (`inherited` is the rule of members
+    /// no rule names).
+    #[inline]
+    pub fn kept_key<'c>(
+        &self,
+        cache: &'c StepCache,
+        parent: u32,
+        position: u32,
+        inherited: u32,
+    ) -> Option<&'c [u8]> {
+        let slot = cache.slots.get(slot_index(parent, position))?;
+        if !slot.valid || slot.parent != parent {
+            return None;
+        }
+        let own = match slot.child {
+            NO_STATE => None,
+            child => self.node(child).and_then(|n| n.rule),
+        };
+        matches!(self.action(own.unwrap_or(inherited)), Action::Keep).then_some(slot.key.as_slice())
+    }
+
     /// The best rule matching a node whose state set is `states`, if any.
     pub fn best_rule(&self, states: &[u32]) -> Option<u32> {
         let mut best: Option<u32> = None;
