@@ -139,8 +139,19 @@ impl PrefixMemo {
 
     /// First slot of the set for the container starting at `rest`.
     fn set(context: u64, rest: &[u8], hashed: usize) -> usize {
-        let key = rest.get(..hashed.min(rest.len())).unwrap_or(rest);
-        ((hash(context, key) as usize) & SETS.wrapping_sub(1)).wrapping_mul(WAYS)
+        let n = hashed.min(rest.len());
+        let word = |at: usize| {
+            rest.get(..n)
+                .and_then(|r| r.get(at..))
+                .and_then(<[u8]>::first_chunk::<8>)
+                .map_or(0, |w| u64::from_le_bytes(*w))
+        };
+        let mut h = (context.rotate_left(32) ^ n as u64).wrapping_mul(MUL);
+        for at in [n.saturating_sub(8), n.saturating_sub(16), n.saturating_sub(24)] {
+            h = (h ^ word(at)).wrapping_mul(MUL);
+            h ^= h >> 29;
+        }
+        ((h ^ (h >> 32)) as usize & SETS.wrapping_sub(1)).wrapping_mul(WAYS)
     }
 
     /// The length and output of a recorded container that `rest` (the
