@@ -147,7 +147,11 @@ impl PrefixMemo {
                 .map_or(0, |w| u64::from_le_bytes(*w))
         };
         let mut h = (context.rotate_left(32) ^ n as u64).wrapping_mul(MUL);
-        for at in [n.saturating_sub(8), n.saturating_sub(16), n.saturating_sub(24)] {
+        for at in [
+            n.saturating_sub(8),
+            n.saturating_sub(16),
+            n.saturating_sub(24),
+        ] {
             h = (h ^ word(at)).wrapping_mul(MUL);
             h ^= h >> 29;
         }

@@ -242,7 +242,7 @@ impl Scrubber {
         let mut key: Option<Token> = None;
         loop {
             if key.is_none() {
-                self.skip_kept_members(&mut sc);
+                self.settle_predicted_members(&mut sc, record, out)?;
             }
             let Some(tok) = sc.next_token()? else {
                 break;
@@ -278,41 +278,55 @@ impl Scrubber {
         Ok(())
     }
 
-    /// Passes over the kept scalar members that come next in the innermost
-    /// object exactly as the step cache predicts them (same key at the same
-    /// position under the same state as in an earlier record): they stay in
-    /// the splice, so nothing is written, and the scanner validates them
-    /// without producing tokens. Members of a parent whose keys are scanned,
-    /// or with a comma pending, are left to the walk.
+    /// Settles the scalar members that come next in the innermost object
+    /// exactly as the step cache predicts them (same key at the same
+    /// position under the same state as in an earlier record), kept or
+    /// transformed: the scanner validates them without key tokens and kept
+    /// ones stay in the splice, so nothing is written for them. Members of a
+    /// parent whose keys are scanned, dropped members (their commas need the
+    /// walk) and anything unpredicted are left to the walk.
     #[inline]
-    fn skip_kept_members(&mut self, sc: &mut Scanner<'_>) {
+    fn settle_predicted_members(
+        &mut self,
+        sc: &mut Scanner<'_>,
+        record: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), ScrubError> {
         let Scrubber {
             matcher,
+            work,
             states,
             frames,
+            splice,
             step_cache,
             ..
         } = self;
         let Some(frame) = frames.last_mut() else {
-            return;
+            return Ok(());
         };
         if frame.skip_comma || frame.states_end.wrapping_sub(frame.states_start) != 1 {
-            return;
+            return Ok(());
         }
         let Some(&parent) = states.get(frame.states_start) else {
-            return;
+            return Ok(());
         };
         let inherited = frame.rule;
         if matches!(matcher.action(inherited), Action::Detect { .. }) {
-            return;
+            return Ok(());
         }
-        let kept = sc.skip_expected_members(frame.members, |position| {
-            matcher.kept_key(step_cache, parent, position, inherited)
-        });
-        if kept > 0 {
-            frame.members = frame.members.saturating_add(kept);
+        let settled = sc.skip_expected_members(
+            frame.members,
+            |position| matcher.predicted_key(step_cache, parent, position, inherited),
+            |rule, tok| match matcher.action(rule) {
+                Action::Keep => Ok(()),
+                action => work.scalar(record, tok, action, rule, splice, out),
+            },
+        )?;
+        if settled > 0 {
+            frame.members = frame.members.saturating_add(settled);
             frame.wrote_member = true;
         }
+        Ok(())
     }
 
     /// A scalar member settled from the step cache alone, without
@@ -360,13 +374,6 @@ impl Scrubber {
         }
         let rule = own.unwrap_or(frame.rule);
         let action = matcher.action(rule);
-        let is_string = tok.kind == Kind::String;
-        // Raw extent of the value, strings with their quotes.
-        let (value_start, value_end) = if is_string {
-            (tok.start.wrapping_sub(1), tok.end.wrapping_add(1))
-        } else {
-            (tok.start, tok.end)
-        };
         let first = frame.members == 0;
         frame.members = frame.members.saturating_add(1);
         match action {
@@ -379,17 +386,18 @@ impl Scrubber {
                 } else {
                     sc.last_comma()
                 };
+                // A string ends after its closing quote.
+                let value_end = match tok.kind {
+                    Kind::String => tok.end.wrapping_add(1),
+                    _ => tok.end,
+                };
                 splice.cut(record, from, value_end, out);
                 if !frame.wrote_member {
                     frame.skip_comma = true;
                 }
                 return Ok(true);
             }
-            _ => {
-                splice.flush(record, value_start, out);
-                work.scalar(record, tok, action, rule, out)?;
-                splice.copy_from = value_end;
-            }
+            _ => work.scalar(record, tok, action, rule, splice, out)?,
         }
         frame.wrote_member = true;
         Ok(true)
@@ -553,9 +561,7 @@ impl Scrubber {
         }
         keep_member(frames, splice, comma, key_edit.as_ref(), work, record, out);
         if !matches!(action, Action::Keep) {
-            splice.flush(record, value_start, out);
-            work.scalar(record, tok, action, rule, out)?;
-            splice.copy_from = value_end;
+            work.scalar(record, tok, action, rule, splice, out)?;
         }
         Ok(())
     }
@@ -719,7 +725,8 @@ fn subtree_context(rule: u32, state: Option<u32>, depth: usize) -> Option<u64> {
 }
 
 impl Work {
-    /// Applies a scalar action to one string/number/bool/null token. The
+    /// Applies a scalar action to one string/number/bool/null token, in
+    /// place of its raw text (which `splice` has not copied yet). The
     /// transforms (all but keep, drop and redact) go through the memo: the
     /// same rule on the same raw text always writes the same bytes.
     fn scalar(
@@ -728,8 +735,17 @@ impl Work {
         tok: Token,
         action: &Action,
         rule: u32,
+        splice: &mut Splice,
         out: &mut Vec<u8>,
     ) -> Result<(), ScrubError> {
+        // In place of the raw value, strings with their quotes.
+        let (value_start, value_end) = if tok.kind == Kind::String {
+            (tok.start.wrapping_sub(1), tok.end.wrapping_add(1))
+        } else {
+            (tok.start, tok.end)
+        };
+        splice.flush(record, value_start, out);
+        splice.copy_from = value_end;
         if matches!(action, Action::Keep | Action::Drop | Action::Redact { .. })
             || tok.kind == Kind::Null
         {

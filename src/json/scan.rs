@@ -246,33 +246,35 @@ impl<'a> Scanner<'a> {
 
     /// Consumes the members of the innermost object, from the next one on,
     /// for as long as each is exactly what `expected` predicts: a scalar
-    /// member under the key `expected(position)` (`position` counts members
-    /// from `first_position`). Each is validated exactly as
-    /// [`Scanner::next_token`] would; a predicted key's bytes must have been
-    /// accepted by this scanner before as an unescaped key, so an exact
-    /// match followed by a quote is itself a valid key. Returns how many
-    /// members were consumed.
+    /// member under the key `expected(position)` names (`position` counts
+    /// members from `first_position`), with the tag it gives. Each is
+    /// validated exactly as [`Scanner::next_token`] would, then handed to
+    /// `settle` with its tag and value token. A predicted key's bytes must
+    /// have been accepted by this scanner before as an unescaped key, so an
+    /// exact match followed by a quote is itself a valid key. Returns how
+    /// many members were consumed, or `settle`'s error.
     ///
     /// Stops before the first member that differs (another key, a
     /// container, no prediction, invalid text, the object's end), leaving
     /// the scanner exactly where that member begins for `next_token` to
     /// report. Position and state stay in locals: the walk of a predicted
-    /// member costs no token, no call and no key scan.
-    pub fn skip_expected_members<'k>(
+    /// member costs no key token, no call and no key scan.
+    pub fn skip_expected_members<'k, T: Copy, E>(
         &mut self,
         first_position: u32,
-        mut expected: impl FnMut(u32) -> Option<&'k [u8]>,
-    ) -> u32 {
+        mut expected: impl FnMut(u32) -> Option<(&'k [u8], T)>,
+        mut settle: impl FnMut(T, Token) -> Result<(), E>,
+    ) -> Result<u32, E> {
         let mut expect = self.expect;
         if !matches!(expect, Expect::CommaOrEnd | Expect::KeyOrEnd) || !self.in_object() {
-            return 0;
+            return Ok(0);
         }
         let src = self.src;
         let mut pos = self.pos;
-        let mut last_comma = self.last_comma;
         let mut position = first_position;
         let mut consumed: u32 = 0;
-        while let Some(key) = expected(position) {
+        let mut result = Ok(());
+        while let Some((key, tag)) = expected(position) {
             let mut at = skip_ws(src, pos);
             let comma = at;
             if expect == Expect::CommaOrEnd {
@@ -295,32 +297,49 @@ impl<'a> Scanner<'a> {
             if src.get(colon) != Some(&b':') {
                 break;
             }
-            let value = skip_ws(src, colon.wrapping_add(1));
-            let end = match src.get(value) {
-                Some(b'"') => {
-                    scan_string(src, value.wrapping_add(1)).map(|(c, _)| c.wrapping_add(1))
+            let start = skip_ws(src, colon.wrapping_add(1));
+            let token = match src.get(start) {
+                Some(b'"') => scan_string(src, start.wrapping_add(1)).map(|(end, escaped)| Token {
+                    kind: Kind::String,
+                    start: start.wrapping_add(1),
+                    end,
+                    escaped,
+                }),
+                Some(b't') => {
+                    scan_literal(src, start, b"true").map(|end| scalar(Kind::True, start, end))
                 }
-                Some(b't') => scan_literal(src, value, b"true"),
-                Some(b'f') => scan_literal(src, value, b"false"),
-                Some(b'n') => scan_literal(src, value, b"null"),
-                Some(b'-' | b'0'..=b'9') => scan_number(src, value),
+                Some(b'f') => {
+                    scan_literal(src, start, b"false").map(|end| scalar(Kind::False, start, end))
+                }
+                Some(b'n') => {
+                    scan_literal(src, start, b"null").map(|end| scalar(Kind::Null, start, end))
+                }
+                Some(b'-' | b'0'..=b'9') => {
+                    scan_number(src, start).map(|end| scalar(Kind::Number, start, end))
+                }
                 _ => break,
             };
-            let Ok(end) = end else {
+            let Ok(token) = token else {
                 break;
             };
             if expect == Expect::CommaOrEnd {
-                last_comma = comma;
+                self.last_comma = comma;
             }
-            pos = end;
+            pos = match token.kind {
+                Kind::String => token.end.wrapping_add(1),
+                _ => token.end,
+            };
             expect = Expect::CommaOrEnd;
             position = position.wrapping_add(1);
             consumed = consumed.wrapping_add(1);
+            if let Err(e) = settle(tag, token) {
+                result = Err(e);
+                break;
+            }
         }
         self.pos = pos;
         self.expect = expect;
-        self.last_comma = last_comma;
-        consumed
+        result.map(|()| consumed)
     }
 
     /// Moves past the container whose start token was just returned, to
@@ -431,6 +450,17 @@ impl<'a> Scanner<'a> {
         } else {
             Err(JsonError::Syntax)
         }
+    }
+}
+
+/// A scalar token other than a string (no quotes, never escaped).
+#[inline(always)]
+fn scalar(kind: Kind, start: usize, end: usize) -> Token {
+    Token {
+        kind,
+        start,
+        end,
+        escaped: false,
     }
 }
 

@@ -452,18 +452,19 @@ impl Matcher {
         Some(self.node(slot.child).and_then(|n| n.rule))
     }
 
-    /// The key a kept member had at `position` under the single state
-    /// `parent` when last met, if the step cache holds one: the member there
-    /// is kept again if it has that key (`inherited` is the rule of members
-    /// no rule names).
+    /// The key the member at `position` under the single state `parent`
+    /// had when last met, and its rule (`inherited` where no rule of its own
+    /// names it), if the step cache holds one and the rule does not drop
+    /// the member: a member with that key there is handled the same way
+    /// again.
     #[inline]
-    pub fn kept_key<'c>(
+    pub fn predicted_key<'c>(
         &self,
         cache: &'c StepCache,
         parent: u32,
         position: u32,
         inherited: u32,
-    ) -> Option<&'c [u8]> {
+    ) -> Option<(&'c [u8], u32)> {
         let slot = cache.slots.get(slot_index(parent, position))?;
         if !slot.valid || slot.parent != parent {
             return None;
@@ -472,7 +473,8 @@ impl Matcher {
             NO_STATE => None,
             child => self.node(child).and_then(|n| n.rule),
         };
-        matches!(self.action(own.unwrap_or(inherited)), Action::Keep).then_some(slot.key.as_slice())
+        let rule = own.unwrap_or(inherited);
+        (!matches!(self.action(rule), Action::Drop)).then_some((slot.key.as_slice(), rule))
     }
 
     /// The best rule matching a node whose state set is `states`, if any.
