@@ -242,7 +242,7 @@ impl Scrubber {
         let mut key: Option<Token> = None;
         loop {
             if key.is_none() {
-                self.settle_predicted_members(&mut sc, record, out)?;
+                key = self.settle_predicted_members(&mut sc, record, out)?;
             }
             let Some(tok) = sc.next_token()? else {
                 break;
@@ -284,14 +284,16 @@ impl Scrubber {
     /// transformed: the scanner validates them without key tokens and kept
     /// ones stay in the splice, so nothing is written for them. Members of a
     /// parent whose keys are scanned, dropped members (their commas need the
-    /// walk) and anything unpredicted are left to the walk.
+    /// walk) and anything unpredicted are left to the walk. Returns the key
+    /// of a predicted member whose value is a container (its start is the
+    /// scanner's next token).
     #[inline]
     fn settle_predicted_members(
         &mut self,
         sc: &mut Scanner<'_>,
         record: &[u8],
         out: &mut Vec<u8>,
-    ) -> Result<(), ScrubError> {
+    ) -> Result<Option<Token>, ScrubError> {
         let Scrubber {
             matcher,
             work,
@@ -302,19 +304,19 @@ impl Scrubber {
             ..
         } = self;
         let Some(frame) = frames.last_mut() else {
-            return Ok(());
+            return Ok(None);
         };
         if frame.skip_comma || frame.states_end.wrapping_sub(frame.states_start) != 1 {
-            return Ok(());
+            return Ok(None);
         }
         let Some(&parent) = states.get(frame.states_start) else {
-            return Ok(());
+            return Ok(None);
         };
         let inherited = frame.rule;
         if matches!(matcher.action(inherited), Action::Detect { .. }) {
-            return Ok(());
+            return Ok(None);
         }
-        let settled = sc.skip_expected_members(
+        let (settled, container_key) = sc.skip_expected_members(
             frame.members,
             |position| matcher.predicted_key(step_cache, parent, position, inherited),
             |rule, tok| match matcher.action(rule) {
@@ -326,7 +328,7 @@ impl Scrubber {
             frame.members = frame.members.saturating_add(settled);
             frame.wrote_member = true;
         }
-        Ok(())
+        Ok(container_key)
     }
 
     /// A scalar member settled from the step cache alone, without

@@ -254,26 +254,30 @@ impl<'a> Scanner<'a> {
     /// exact match followed by a quote is itself a valid key. Returns how
     /// many members were consumed, or `settle`'s error.
     ///
-    /// Stops before the first member that differs (another key, a
-    /// container, no prediction, invalid text, the object's end), leaving
-    /// the scanner exactly where that member begins for `next_token` to
-    /// report. Position and state stay in locals: the walk of a predicted
-    /// member costs no key token, no call and no key scan.
+    /// A predicted key whose value is a container is consumed too and
+    /// returned as the key token [`Scanner::next_token`] would have given:
+    /// the container's start is the next token. Otherwise the run stops
+    /// before the first member that differs (another key, no prediction,
+    /// invalid text, the object's end), leaving the scanner exactly where
+    /// that member begins for `next_token` to report. Position and state
+    /// stay in locals: the walk of a predicted member costs no key token,
+    /// no call and no key scan.
     pub fn skip_expected_members<'k, T: Copy, E>(
         &mut self,
         first_position: u32,
         mut expected: impl FnMut(u32) -> Option<(&'k [u8], T)>,
         mut settle: impl FnMut(T, Token) -> Result<(), E>,
-    ) -> Result<u32, E> {
+    ) -> Result<(u32, Option<Token>), E> {
         let mut expect = self.expect;
         if !matches!(expect, Expect::CommaOrEnd | Expect::KeyOrEnd) || !self.in_object() {
-            return Ok(0);
+            return Ok((0, None));
         }
         let src = self.src;
         let mut pos = self.pos;
         let mut position = first_position;
         let mut consumed: u32 = 0;
         let mut result = Ok(());
+        let mut container_key = None;
         while let Some((key, tag)) = expected(position) {
             let mut at = skip_ws(src, pos);
             let comma = at;
@@ -317,6 +321,20 @@ impl<'a> Scanner<'a> {
                 Some(b'-' | b'0'..=b'9') => {
                     scan_number(src, start).map(|end| scalar(Kind::Number, start, end))
                 }
+                Some(b'{' | b'[') => {
+                    if expect == Expect::CommaOrEnd {
+                        self.last_comma = comma;
+                    }
+                    pos = start;
+                    expect = Expect::Value;
+                    container_key = Some(Token {
+                        kind: Kind::Key,
+                        start: key_start,
+                        end: key_end,
+                        escaped: false,
+                    });
+                    break;
+                }
                 _ => break,
             };
             let Ok(token) = token else {
@@ -339,7 +357,7 @@ impl<'a> Scanner<'a> {
         }
         self.pos = pos;
         self.expect = expect;
-        result.map(|()| consumed)
+        result.map(|()| (consumed, container_key))
     }
 
     /// Moves past the container whose start token was just returned, to
