@@ -106,6 +106,7 @@ pub struct Scrubber {
     frames: Vec<Frame>,
     splice: Splice,
     step_cache: StepCache,
+    scan_stack: Vec<bool>,
 }
 
 /// Value-level state and scratch space, apart from the walk's own state so
@@ -155,6 +156,7 @@ impl Scrubber {
             frames: Vec::with_capacity(16),
             splice: Splice::default(),
             step_cache: StepCache::new(),
+            scan_stack: Vec::with_capacity(16),
         })
     }
 
@@ -210,10 +212,24 @@ impl Scrubber {
         if record.len() > self.limits.max_record_bytes {
             return Err(ScrubError::RecordTooLarge);
         }
+        // The scanner's stack is reused: an allocation and a free per record
+        // cost more than scanning an empty one.
+        let stack = std::mem::take(&mut self.scan_stack);
+        let mut sc = Scanner::with_stack(record, self.limits.max_depth, stack);
+        let result = self.walk(&mut sc, record, out);
+        self.scan_stack = sc.into_stack();
+        result
+    }
+
+    fn walk(
+        &mut self,
+        sc: &mut Scanner<'_>,
+        record: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), ScrubError> {
         // UTF-8 is validated by the scanner inside strings (the only place
         // JSON allows non-ASCII): spans are turned into `str` only where a
         // transform needs text.
-        let mut sc = Scanner::new(record, self.limits.max_depth);
         let root = match sc.next_token()? {
             Some(
                 t @ Token {
@@ -242,7 +258,7 @@ impl Scrubber {
         let mut key: Option<Token> = None;
         loop {
             if key.is_none() {
-                key = self.settle_predicted_members(&mut sc, record, out)?;
+                key = self.settle_predicted_members(sc, record, out)?;
             }
             let Some(tok) = sc.next_token()? else {
                 break;
@@ -267,11 +283,11 @@ impl Scrubber {
                     }
                 }
                 Kind::ObjectStart | Kind::ArrayStart => {
-                    self.value(&mut sc, record, tok, key.take(), out)?
+                    self.value(sc, record, tok, key.take(), out)?
                 }
                 _ => match key.take() {
-                    Some(k) if self.settle_scalar(&sc, record, &k, tok, out)? => {}
-                    k => self.value(&mut sc, record, tok, k, out)?,
+                    Some(k) if self.settle_scalar(sc, record, &k, tok, out)? => {}
+                    k => self.value(sc, record, tok, k, out)?,
                 },
             }
         }

@@ -67,14 +67,25 @@ pub struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     pub fn new(src: &'a [u8], max_depth: usize) -> Self {
+        Scanner::with_stack(src, max_depth, Vec::with_capacity(16))
+    }
+
+    /// A scanner whose container stack reuses `stack`'s allocation (its
+    /// contents are discarded); [`Scanner::into_stack`] gives it back.
+    pub fn with_stack(src: &'a [u8], max_depth: usize, mut stack: Vec<bool>) -> Self {
+        stack.clear();
         Scanner {
             src,
             pos: 0,
             expect: Expect::Value,
-            stack: Vec::with_capacity(16),
+            stack,
             max_depth,
             last_comma: 0,
         }
+    }
+
+    pub fn into_stack(self) -> Vec<bool> {
+        self.stack
     }
 
     /// Offset of the comma before the member or element last returned (if
