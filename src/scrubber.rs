@@ -12,7 +12,7 @@ use crate::json::text::{unescape_str, write_string};
 use crate::json::JsonError;
 use crate::keys::KeyRing;
 use crate::memo::{Memo, PrefixMemo};
-use crate::policy::matcher::{Label, Matcher, StepCache, DEFAULT_RULE};
+use crate::policy::matcher::{Label, Matcher, Prediction, StepCache, DEFAULT_RULE};
 use crate::policy::{Action, Limits, OnError, Policy};
 use crate::scrub::{email, ip, mask, pseudonym::Pseudonymizer, redact, time};
 use std::borrow::Cow;
@@ -256,9 +256,13 @@ impl Scrubber {
             memo: None,
         });
         let mut key: Option<Token> = None;
+        let mut predicted: Option<Prediction> = None;
         loop {
             if key.is_none() {
-                key = self.settle_predicted_members(sc, record, out)?;
+                if let Some((k, p)) = self.settle_predicted_members(sc, record, out)? {
+                    key = Some(k);
+                    predicted = Some(p);
+                }
             }
             let Some(tok) = sc.next_token()? else {
                 break;
@@ -283,11 +287,11 @@ impl Scrubber {
                     }
                 }
                 Kind::ObjectStart | Kind::ArrayStart => {
-                    self.value(sc, record, tok, key.take(), out)?
+                    self.value(sc, record, tok, key.take(), predicted.take(), out)?
                 }
                 _ => match key.take() {
                     Some(k) if self.settle_scalar(sc, record, &k, tok, out)? => {}
-                    k => self.value(sc, record, tok, k, out)?,
+                    k => self.value(sc, record, tok, k, predicted.take(), out)?,
                 },
             }
         }
@@ -309,7 +313,7 @@ impl Scrubber {
         sc: &mut Scanner<'_>,
         record: &[u8],
         out: &mut Vec<u8>,
-    ) -> Result<Option<Token>, ScrubError> {
+    ) -> Result<Option<(Token, Prediction)>, ScrubError> {
         let Scrubber {
             matcher,
             work,
@@ -335,9 +339,9 @@ impl Scrubber {
         let (settled, container_key) = sc.skip_expected_members(
             frame.members,
             |position| matcher.predicted_key(step_cache, parent, position, inherited),
-            |rule, tok| match matcher.action(rule) {
+            |p: Prediction, tok| match matcher.action(p.rule) {
                 Action::Keep => Ok(()),
-                action => work.scalar(record, tok, action, rule, splice, out),
+                action => work.scalar(record, tok, action, p.rule, splice, out),
             },
         )?;
         if settled > 0 {
@@ -430,6 +434,7 @@ impl Scrubber {
         record: &[u8],
         tok: Token,
         key: Option<Token>,
+        predicted: Option<Prediction>,
         out: &mut Vec<u8>,
     ) -> Result<(), ScrubError> {
         let Scrubber {
@@ -460,18 +465,28 @@ impl Scrubber {
             None => None,
         };
         let base = states.len();
-        let label = match &key_name {
-            Some(k) => Label::Key(k),
-            None => Label::Index,
+        let rule = match predicted {
+            // The key was matched against the step cache's prediction.
+            Some(p) => {
+                p.push_states(states);
+                p.rule
+            }
+            None => {
+                let label = match &key_name {
+                    Some(k) => Label::Key(k),
+                    None => Label::Index,
+                };
+                // Only keys taken as they are go into the step cache: a
+                // prediction is matched against raw record bytes.
+                match key {
+                    Some(k) if k.escaped => matcher.step(states, parent_states, label),
+                    _ => matcher.step_cached(step_cache, states, parent_states, label, position),
+                }
+                let child_states = states.get(base..).unwrap_or_default();
+                matcher.best_rule(child_states).unwrap_or(parent_rule)
+            }
         };
-        // Only keys taken as they are go into the step cache: a prediction
-        // is matched against raw record bytes.
-        match key {
-            Some(k) if k.escaped => matcher.step(states, parent_states, label),
-            _ => matcher.step_cached(step_cache, states, parent_states, label, position),
-        }
         let child_states = states.get(base..).unwrap_or_default();
-        let rule = matcher.best_rule(child_states).unwrap_or(parent_rule);
         let action = matcher.action(rule);
         // Keys of a container under `detect` are free text too (ConfigMap
         // data keys, annotation names).

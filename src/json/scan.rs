@@ -266,7 +266,8 @@ impl<'a> Scanner<'a> {
     /// many members were consumed, or `settle`'s error.
     ///
     /// A predicted key whose value is a container is consumed too and
-    /// returned as the key token [`Scanner::next_token`] would have given:
+    /// returned, with its tag, as the key token [`Scanner::next_token`]
+    /// would have given:
     /// the container's start is the next token. Otherwise the run stops
     /// before the first member that differs (another key, no prediction,
     /// invalid text, the object's end), leaving the scanner exactly where
@@ -278,7 +279,7 @@ impl<'a> Scanner<'a> {
         first_position: u32,
         mut expected: impl FnMut(u32) -> Option<(&'k [u8], T)>,
         mut settle: impl FnMut(T, Token) -> Result<(), E>,
-    ) -> Result<(u32, Option<Token>), E> {
+    ) -> Result<(u32, Option<(Token, T)>), E> {
         let mut expect = self.expect;
         if !matches!(expect, Expect::CommaOrEnd | Expect::KeyOrEnd) || !self.in_object() {
             return Ok((0, None));
@@ -338,12 +339,13 @@ impl<'a> Scanner<'a> {
                     }
                     pos = start;
                     expect = Expect::Value;
-                    container_key = Some(Token {
+                    let key = Token {
                         kind: Kind::Key,
                         start: key_start,
                         end: key_end,
                         escaped: false,
-                    });
+                    };
+                    container_key = Some((key, tag));
                     break;
                 }
                 _ => break,

@@ -79,6 +79,25 @@ const STEP_SLOTS: usize = 256;
 const STEP_MAX_KEY: usize = 128;
 const NO_STATE: u32 = u32::MAX;
 
+/// What the step cache predicts for a member: the rule that applies to it
+/// and the state set it leads to (one state or none: sets of more are never
+/// cached), exactly what [`Matcher::step`] and [`Matcher::best_rule`] would
+/// give.
+#[derive(Clone, Copy)]
+pub struct Prediction {
+    pub rule: u32,
+    child: u32,
+}
+
+impl Prediction {
+    /// Appends the member's state set to `states`.
+    pub fn push_states(self, states: &mut Vec<u32>) {
+        if self.child != NO_STATE {
+            states.push(self.child);
+        }
+    }
+}
+
 /// The slot of (parent state, member position).
 #[inline(always)]
 fn slot_index(parent: u32, position: u32) -> usize {
@@ -464,7 +483,7 @@ impl Matcher {
         parent: u32,
         position: u32,
         inherited: u32,
-    ) -> Option<(&'c [u8], u32)> {
+    ) -> Option<(&'c [u8], Prediction)> {
         let slot = cache.slots.get(slot_index(parent, position))?;
         if !slot.valid || slot.parent != parent {
             return None;
@@ -474,7 +493,11 @@ impl Matcher {
             child => self.node(child).and_then(|n| n.rule),
         };
         let rule = own.unwrap_or(inherited);
-        (!matches!(self.action(rule), Action::Drop)).then_some((slot.key.as_slice(), rule))
+        let prediction = Prediction {
+            rule,
+            child: slot.child,
+        };
+        (!matches!(self.action(rule), Action::Drop)).then_some((slot.key.as_slice(), prediction))
     }
 
     /// The best rule matching a node whose state set is `states`, if any.
