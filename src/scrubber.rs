@@ -7,7 +7,7 @@
 
 use crate::detect::{self, Finding};
 use crate::error::ConfigError;
-use crate::json::scan::{Kind, Scanner, Token};
+use crate::json::scan::{Kind, Predicted, Scanner, Token};
 use crate::json::text::{unescape_str, write_string};
 use crate::json::JsonError;
 use crate::keys::KeyRing;
@@ -221,6 +221,9 @@ impl Scrubber {
         result
     }
 
+    // Inlined: its frame would sit under the deepest call path (WAMR's
+    // default stack is 8 KiB).
+    #[inline(always)]
     fn walk(
         &mut self,
         sc: &mut Scanner<'_>,
@@ -258,14 +261,22 @@ impl Scrubber {
         let mut key: Option<Token> = None;
         let mut predicted: Option<Prediction> = None;
         loop {
+            // A member the run consumed without settling comes back as the
+            // tokens the scanner would have given.
+            let mut pending = None;
             if key.is_none() {
-                if let Some((k, p)) = self.settle_predicted_members(sc, record, out)? {
-                    key = Some(k);
-                    predicted = Some(p);
+                if let Some(p) = self.pass_predicted_members(sc) {
+                    key = Some(p.key);
+                    predicted = Some(p.tag);
+                    pending = p.value;
                 }
             }
-            let Some(tok) = sc.next_token()? else {
-                break;
+            let tok = match pending {
+                Some(tok) => tok,
+                None => match sc.next_token()? {
+                    Some(tok) => tok,
+                    None => break,
+                },
             };
             match tok.kind {
                 Kind::Key => key = Some(tok),
@@ -289,66 +300,55 @@ impl Scrubber {
                 Kind::ObjectStart | Kind::ArrayStart => {
                     self.value(sc, record, tok, key.take(), predicted.take(), out)?
                 }
-                _ => match key.take() {
-                    Some(k) if self.settle_scalar(sc, record, &k, tok, out)? => {}
-                    k => self.value(sc, record, tok, k, predicted.take(), out)?,
-                },
+                _ => {
+                    let predicted = predicted.take();
+                    match key.take() {
+                        Some(k) if self.settle_scalar(sc, record, &k, tok, out)? => {}
+                        k => self.value(sc, record, tok, k, predicted, out)?,
+                    }
+                }
             }
         }
         Ok(())
     }
 
-    /// Settles the scalar members that come next in the innermost object
-    /// exactly as the step cache predicts them (same key at the same
-    /// position under the same state as in an earlier record), kept or
-    /// transformed: the scanner validates them without key tokens and kept
-    /// ones stay in the splice, so nothing is written for them. Members of a
-    /// parent whose keys are scanned, dropped members (their commas need the
-    /// walk) and anything unpredicted are left to the walk. Returns the key
-    /// of a predicted member whose value is a container (its start is the
-    /// scanner's next token).
+    /// Passes over the kept scalar members that come next in the innermost
+    /// object exactly as the step cache predicts them (same key at the same
+    /// position under the same state as in an earlier record): they stay in
+    /// the splice, so nothing is written, and the scanner validates them
+    /// without tokens. The first predicted member that is not a kept scalar
+    /// comes back consumed, with its prediction (see
+    /// [`Scanner::skip_expected_members`]). Members of a parent whose keys
+    /// are scanned, dropped members (their commas need the walk) and
+    /// anything unpredicted are left to the walk.
     #[inline]
-    fn settle_predicted_members(
-        &mut self,
-        sc: &mut Scanner<'_>,
-        record: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<Option<(Token, Prediction)>, ScrubError> {
+    fn pass_predicted_members(&mut self, sc: &mut Scanner<'_>) -> Option<Predicted<Prediction>> {
         let Scrubber {
             matcher,
-            work,
             states,
             frames,
-            splice,
             step_cache,
             ..
         } = self;
-        let Some(frame) = frames.last_mut() else {
-            return Ok(None);
-        };
+        let frame = frames.last_mut()?;
         if frame.skip_comma || frame.states_end.wrapping_sub(frame.states_start) != 1 {
-            return Ok(None);
+            return None;
         }
-        let Some(&parent) = states.get(frame.states_start) else {
-            return Ok(None);
-        };
+        let parent = *states.get(frame.states_start)?;
         let inherited = frame.rule;
         if matches!(matcher.action(inherited), Action::Detect { .. }) {
-            return Ok(None);
+            return None;
         }
-        let (settled, container_key) = sc.skip_expected_members(
+        let (passed, stopped) = sc.skip_expected_members(
             frame.members,
             |position| matcher.predicted_key(step_cache, parent, position, inherited),
-            |p: Prediction, tok| match matcher.action(p.rule) {
-                Action::Keep => Ok(()),
-                action => work.scalar(record, tok, action, p.rule, splice, out),
-            },
-        )?;
-        if settled > 0 {
-            frame.members = frame.members.saturating_add(settled);
+            |p: Prediction| matches!(matcher.action(p.rule), Action::Keep),
+        );
+        if passed > 0 {
+            frame.members = frame.members.saturating_add(passed);
             frame.wrote_member = true;
         }
-        Ok(container_key)
+        stopped
     }
 
     /// A scalar member settled from the step cache alone, without
@@ -428,6 +428,9 @@ impl Scrubber {
     /// Handles one value (scalar or container start) inside the innermost
     /// frame. Output is the record with edits ([`Splice`]): a kept member
     /// costs no write at all.
+    // Inlined: a frame of its own would sit on the deepest call path
+    // (detection down to SHA-256), which must fit WAMR's default 8 KiB stack.
+    #[inline(always)]
     fn value(
         &mut self,
         sc: &mut Scanner<'_>,
@@ -762,6 +765,9 @@ impl Work {
     /// place of its raw text (which `splice` has not copied yet). The
     /// transforms (all but keep, drop and redact) go through the memo: the
     /// same rule on the same raw text always writes the same bytes.
+    // Inlined into its two callers: one frame less on the deepest path
+    // (down to SHA-256; WAMR's default stack is 8 KiB).
+    #[inline(always)]
     fn scalar(
         &mut self,
         record: &[u8],

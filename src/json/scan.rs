@@ -27,6 +27,16 @@ pub enum Kind {
     Null,
 }
 
+/// A member [`Scanner::skip_expected_members`] consumed but did not pass
+/// over: its key, its value's token (`None` for a container, whose start is
+/// the next token) and the tag of its prediction.
+#[derive(Debug, Clone, Copy)]
+pub struct Predicted<T> {
+    pub key: Token,
+    pub value: Option<Token>,
+    pub tag: T,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token {
     pub kind: Kind,
@@ -258,38 +268,36 @@ impl<'a> Scanner<'a> {
     /// Consumes the members of the innermost object, from the next one on,
     /// for as long as each is exactly what `expected` predicts: a scalar
     /// member under the key `expected(position)` names (`position` counts
-    /// members from `first_position`), with the tag it gives. Each is
-    /// validated exactly as [`Scanner::next_token`] would, then handed to
-    /// `settle` with its tag and value token. A predicted key's bytes must
+    /// members from `first_position`) whose tag `passes`. Each is validated
+    /// exactly as [`Scanner::next_token`] would. A predicted key's bytes must
     /// have been accepted by this scanner before as an unescaped key, so an
     /// exact match followed by a quote is itself a valid key. Returns how
-    /// many members were consumed, or `settle`'s error.
+    /// many members were passed over.
     ///
-    /// A predicted key whose value is a container is consumed too and
-    /// returned, with its tag, as the key token [`Scanner::next_token`]
-    /// would have given:
-    /// the container's start is the next token. Otherwise the run stops
-    /// before the first member that differs (another key, no prediction,
-    /// invalid text, the object's end), leaving the scanner exactly where
-    /// that member begins for `next_token` to report. Position and state
-    /// stay in locals: the walk of a predicted member costs no key token,
-    /// no call and no key scan.
-    pub fn skip_expected_members<'k, T: Copy, E>(
+    /// A predicted member whose tag does not pass, or whose value is a
+    /// container, is consumed up to its value and returned with its tag:
+    /// the key token and the value's token as [`Scanner::next_token`] would
+    /// have given them (for a container, its start token is the next one
+    /// and only the key is returned). Otherwise the run stops before the
+    /// first member that differs (another key, no prediction, invalid text,
+    /// the object's end), leaving the scanner exactly where that member
+    /// begins for `next_token` to report. Position and state stay in locals:
+    /// a predicted member costs no key token, no call and no key scan.
+    pub fn skip_expected_members<'k, T: Copy>(
         &mut self,
         first_position: u32,
         mut expected: impl FnMut(u32) -> Option<(&'k [u8], T)>,
-        mut settle: impl FnMut(T, Token) -> Result<(), E>,
-    ) -> Result<(u32, Option<(Token, T)>), E> {
+        passes: impl Fn(T) -> bool,
+    ) -> (u32, Option<Predicted<T>>) {
         let mut expect = self.expect;
         if !matches!(expect, Expect::CommaOrEnd | Expect::KeyOrEnd) || !self.in_object() {
-            return Ok((0, None));
+            return (0, None);
         }
         let src = self.src;
         let mut pos = self.pos;
         let mut position = first_position;
-        let mut consumed: u32 = 0;
-        let mut result = Ok(());
-        let mut container_key = None;
+        let mut passed: u32 = 0;
+        let mut stopped = None;
         while let Some((key, tag)) = expected(position) {
             let mut at = skip_ws(src, pos);
             let comma = at;
@@ -315,11 +323,13 @@ impl<'a> Scanner<'a> {
             }
             let start = skip_ws(src, colon.wrapping_add(1));
             let token = match src.get(start) {
-                Some(b'"') => scan_string(src, start.wrapping_add(1)).map(|(end, escaped)| Token {
-                    kind: Kind::String,
-                    start: start.wrapping_add(1),
-                    end,
-                    escaped,
+                Some(b'"') => scan_string(src, start.wrapping_add(1)).map(|(end, escaped)| {
+                    Some(Token {
+                        kind: Kind::String,
+                        start: start.wrapping_add(1),
+                        end,
+                        escaped,
+                    })
                 }),
                 Some(b't') => {
                     scan_literal(src, start, b"true").map(|end| scalar(Kind::True, start, end))
@@ -333,21 +343,8 @@ impl<'a> Scanner<'a> {
                 Some(b'-' | b'0'..=b'9') => {
                     scan_number(src, start).map(|end| scalar(Kind::Number, start, end))
                 }
-                Some(b'{' | b'[') => {
-                    if expect == Expect::CommaOrEnd {
-                        self.last_comma = comma;
-                    }
-                    pos = start;
-                    expect = Expect::Value;
-                    let key = Token {
-                        kind: Kind::Key,
-                        start: key_start,
-                        end: key_end,
-                        escaped: false,
-                    };
-                    container_key = Some((key, tag));
-                    break;
-                }
+                // A container: its start is the next token.
+                Some(b'{' | b'[') => Ok(None),
                 _ => break,
             };
             let Ok(token) = token else {
@@ -356,21 +353,45 @@ impl<'a> Scanner<'a> {
             if expect == Expect::CommaOrEnd {
                 self.last_comma = comma;
             }
-            pos = match token.kind {
-                Kind::String => token.end.wrapping_add(1),
-                _ => token.end,
+            let key = Token {
+                kind: Kind::Key,
+                start: key_start,
+                end: key_end,
+                escaped: false,
             };
-            expect = Expect::CommaOrEnd;
-            position = position.wrapping_add(1);
-            consumed = consumed.wrapping_add(1);
-            if let Err(e) = settle(tag, token) {
-                result = Err(e);
-                break;
+            match token {
+                None => {
+                    pos = start;
+                    expect = Expect::Value;
+                    stopped = Some(Predicted {
+                        key,
+                        value: None,
+                        tag,
+                    });
+                    break;
+                }
+                Some(value) => {
+                    pos = match value.kind {
+                        Kind::String => value.end.wrapping_add(1),
+                        _ => value.end,
+                    };
+                    expect = Expect::CommaOrEnd;
+                    if !passes(tag) {
+                        stopped = Some(Predicted {
+                            key,
+                            value: Some(value),
+                            tag,
+                        });
+                        break;
+                    }
+                    position = position.wrapping_add(1);
+                    passed = passed.wrapping_add(1);
+                }
             }
         }
         self.pos = pos;
         self.expect = expect;
-        result.map(|()| (consumed, container_key))
+        (passed, stopped)
     }
 
     /// Moves past the container whose start token was just returned, to
@@ -486,13 +507,13 @@ impl<'a> Scanner<'a> {
 
 /// A scalar token other than a string (no quotes, never escaped).
 #[inline(always)]
-fn scalar(kind: Kind, start: usize, end: usize) -> Token {
-    Token {
+fn scalar(kind: Kind, start: usize, end: usize) -> Option<Token> {
+    Some(Token {
         kind,
         start,
         end,
         escaped: false,
-    }
+    })
 }
 
 fn close_kind(b: u8) -> Kind {
