@@ -300,13 +300,12 @@ impl Scrubber {
                 Kind::ObjectStart | Kind::ArrayStart => {
                     self.value(sc, record, tok, key.take(), predicted.take(), out)?
                 }
-                _ => {
-                    let predicted = predicted.take();
-                    match key.take() {
-                        Some(k) if self.settle_scalar(sc, record, &k, tok, out)? => {}
-                        k => self.value(sc, record, tok, k, predicted, out)?,
-                    }
-                }
+                _ => match (key.take(), predicted.take()) {
+                    // Handed back by the run: a predicted member to transform.
+                    (Some(_), Some(p)) => self.settle_predicted_scalar(record, tok, p, out)?,
+                    (Some(k), None) if self.settle_scalar(sc, record, &k, tok, out)? => {}
+                    (k, p) => self.value(sc, record, tok, k, p, out)?,
+                },
             }
         }
         Ok(())
@@ -349,6 +348,34 @@ impl Scrubber {
             frame.wrote_member = true;
         }
         stopped
+    }
+
+    /// A scalar member the predicted run consumed and handed back (its
+    /// action transforms it): the run checked everything `settle_scalar`
+    /// would, so only the action remains.
+    #[inline]
+    fn settle_predicted_scalar(
+        &mut self,
+        record: &[u8],
+        tok: Token,
+        predicted: Prediction,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ScrubError> {
+        let Scrubber {
+            matcher,
+            work,
+            frames,
+            splice,
+            ..
+        } = self;
+        if let Some(frame) = frames.last_mut() {
+            frame.members = frame.members.saturating_add(1);
+            frame.wrote_member = true;
+        }
+        match matcher.action(predicted.rule) {
+            Action::Keep => Ok(()),
+            action => work.scalar(record, tok, action, predicted.rule, splice, out),
+        }
     }
 
     /// A scalar member settled from the step cache alone, without
