@@ -287,15 +287,20 @@ fn header_names(
     items
         .iter()
         .map(|i| match i {
-            Value::String(s)
-                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b':') =>
-            {
+            // HTTP field names are tokens (RFC 9110 5.1, 5.6.2): which
+            // also lets the record write them as JSON keys unescaped.
+            Value::String(s) if !s.is_empty() && s.bytes().all(is_token_char) => {
                 Ok(s.to_ascii_lowercase())
             }
             _ => Err(err()),
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
+}
+
+/// `tchar` of RFC 9110: letters, digits and ``!#$%&'*+-.^_`|~``.
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn to_usize(n: u64) -> usize {
@@ -559,6 +564,14 @@ mod tests {
             (
                 json!({"record": {"user_headers": [":path"]}}),
                 "sink.record.user_headers",
+            ),
+            (
+                json!({"record": {"request_headers": ["x\"y"]}}),
+                "sink.record.request_headers",
+            ),
+            (
+                json!({"record": {"request_headers": ["a b"]}}),
+                "sink.record.request_headers",
             ),
             (
                 json!({"aggregator": {"batch_events": 0}}),
