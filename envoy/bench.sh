@@ -5,8 +5,8 @@
 #   builtin     Envoy's built-in JSON file access logger
 #   dp-audit    the dp-audit access logger as configured by default (the same
 #               fields, `log` sink, 32 records per proxy_log call, i.e. one
-#               write by Envoy per 32 records; the three attributes in one
-#               CEL evaluation per request)
+#               write by Envoy per 32 records; the three attributes with
+#               one get_property each)
 #   dp-single   the same with "log_batch_records": 1 (one write per record)
 #   dp-headers  dp-audit reading request headers only (no attributes), to
 #               split the cost of the attribute call from the rest

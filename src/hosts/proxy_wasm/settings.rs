@@ -27,10 +27,11 @@
 //!   "aggregator": {"vm_id": "dp_audit", "queue": "dp_audit_events", "batch_events": 64}
 //! }
 //! ```
-//! Each property costs a host call per request (2-4 us in Envoy), so the
-//! record holds only the properties listed, and all of them come in one
+//! Each property costs a host call per request (about 5 us in Envoy), so
+//! the record holds only the properties listed; seven or more come in one
 //! call where Envoy can evaluate CEL (`expr_evaluate` of one list
-//! expression); headers come in one call.
+//! expression, which costs more than a few single reads); headers come in
+//! one call.
 //! `record.properties` names (and Envoy attributes): `start_time`
 //! (`request.time`; without it the start is derived from the clock and
 //! the duration), `response_code`, `response_flags`, `protocol`,

@@ -243,9 +243,9 @@ struct LoggerVm {
     sink_dropped: Counter,
     host_errors: Counter,
     errors: u64,
-    /// Envoy's token for the CEL list of the record's attributes, when it
-    /// compiled it: then one `expr_evaluate` replaces a `get_property` per
-    /// attribute.
+    /// Envoy's token for the CEL list of the record's attributes, when the
+    /// record has enough of them ([`CEL_MIN_ATTRIBUTES`]) and Envoy compiled
+    /// it: then one `expr_evaluate` replaces a `get_property` per attribute.
     attributes: Option<u32>,
 }
 
