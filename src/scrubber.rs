@@ -1395,4 +1395,50 @@ mod tests {
         s.scrub(br#"{"a\"b":1}"#, &mut out).unwrap();
         assert!(s.scrub(br#"{"a"b":1}"#, &mut out).is_err());
     }
+    /// Fuzzing regression (`fuzz/fuzz_targets/scrub.rs`, input
+    /// `%b\x1203.0.113.1990`): free text with a control character before
+    /// digits. The IP-like run `03.0.113.1990` is no address, so it stays;
+    /// its escaped form `\u001203.0.113.1990` merely spells the planted
+    /// `203.0.113.199`, which no reader of the JSON sees. What must hold:
+    /// no decoded string of the output carries the planted values.
+    #[test]
+    fn fuzz_regression_escape_next_to_digits_is_not_a_planted_value() {
+        let text = "%b\u{12}03.0.113.1990";
+        let quoted = serde_json::to_string(&format!(
+            "{text} zelda.fuzz@example.org {text} AKIAFUZZFUZZFUZZ7777"
+        ))
+        .unwrap();
+        let record = format!(
+            r#"{{"kind":"Event","user":{{"username":"planted-user-zq7","extra":{{"x":["hunter2-fuzz-secret"]}}}},"sourceIPs":["203.0.113.199"],"responseStatus":{{"message":{quoted}}},"requestObject":{{}},"annotations":{{"a":{quoted}}}}}"#
+        );
+        let mut s = scrubber(json!({"preset": "k8s-audit"}));
+        let out = run(&mut s, &record);
+        let mut texts = Vec::new();
+        let mut stack = vec![&out];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::String(t) => texts.push(t.clone()),
+                Value::Array(items) => stack.extend(items),
+                Value::Object(m) => {
+                    texts.extend(m.keys().cloned());
+                    stack.extend(m.values());
+                }
+                other => texts.push(other.to_string()),
+            }
+        }
+        for planted in [
+            "zelda.fuzz@example.org",
+            "AKIAFUZZFUZZFUZZ7777",
+            "203.0.113.199",
+            "planted-user-zq7",
+            "hunter2-fuzz-secret",
+        ] {
+            assert!(
+                !texts.iter().any(|t| t.contains(planted)),
+                "{planted}: {out}"
+            );
+        }
+        // The free text itself is kept as it was (nothing in it to find).
+        assert!(texts.iter().any(|t| t.contains("03.0.113.1990")), "{out}");
+    }
 }

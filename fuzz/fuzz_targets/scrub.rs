@@ -25,12 +25,32 @@ thread_local! {
     });
 }
 
+/// Every string of `v` (keys included), as a reader of the JSON gets it.
+/// Planted values are looked for there, not in the escaped text: the escape
+/// of a control character next to digits (`\u0012` + `03.0.113.199`) can
+/// spell a planted value that no reader ever sees.
+fn strings(v: &serde_json::Value, acc: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => acc.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|i| strings(i, acc)),
+        serde_json::Value::Object(m) => {
+            for (k, i) in m {
+                acc.push(k.clone());
+                strings(i, acc);
+            }
+        }
+        other => acc.push(other.to_string()),
+    }
+}
+
 fn check(s: &mut Scrubber, record: &[u8], out: &mut Vec<u8>) {
     if s.scrub(record, out).is_ok() {
-        serde_json::from_slice::<serde_json::Value>(out).expect("scrubbed output is valid JSON");
-        let text = String::from_utf8_lossy(out);
+        let v: serde_json::Value =
+            serde_json::from_slice(out).expect("scrubbed output is valid JSON");
+        let mut texts = Vec::new();
+        strings(&v, &mut texts);
         for p in PLANTED {
-            assert!(!text.contains(p), "planted value {p} survived");
+            assert!(!texts.iter().any(|t| t.contains(p)), "planted value {p} survived");
         }
     }
 }
