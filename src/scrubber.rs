@@ -1440,5 +1440,12 @@ mod tests {
         }
         // The free text itself is kept as it was (nothing in it to find).
         assert!(texts.iter().any(|t| t.contains("03.0.113.1990")), "{out}");
+        // Second finding: `y@zeLda.fuzz@example.org` kept the mailbox
+        // `zelda.fuzz` as the domain of `y@zeLda.fuzz`.
+        let quoted =
+            serde_json::to_string("y@zeLda.fuzz@example.org zelda.fuzz@example.org").unwrap();
+        let record = format!(r#"{{"kind":"Event","responseStatus":{{"message":{quoted}}}}}"#);
+        let out = run(&mut s, &record).to_string().to_ascii_lowercase();
+        assert!(!out.contains("zelda.fuzz"), "{out}");
     }
 }

@@ -39,6 +39,13 @@ pub(crate) fn find_around(b: &[u8], at_pos: usize, floor: usize) -> Option<(usiz
         return None;
     }
     let end = domain_end(b, at_pos.wrapping_add(1))?;
+    // `y@bob.smith@example.org`: what would be this address's domain is
+    // the local part of the next one. Taking it as a domain would keep it
+    // (domains stay) and so let that mailbox through; the next `@` finds
+    // the real address instead.
+    if at(b, end) == b'@' {
+        return None;
+    }
     if at(b, end) == b':' {
         let next = at(b, end.wrapping_add(1));
         if next != 0 && !next.is_ascii_whitespace() && !next.is_ascii_digit() {
@@ -119,6 +126,10 @@ mod tests {
             ("https://user:pass@example.com/", &["pass@example.com"]),
             ("a@b.cd,c@d.ef", &["a@b.cd", "c@d.ef"]),
             (r#"User "bob@example.com""#, &["bob@example.com"]),
+            // Fuzzing regression: the first `@` would make `y@zeLda.fuzz`
+            // an address whose kept domain is the next one's mailbox.
+            ("y@zeLda.fuzz@example.org", &["zeLda.fuzz@example.org"]),
+            ("a@b@example.org", &["b@example.org"]),
         ];
         for (text, want) in cases {
             assert_eq!(&spans(text, Email), want, "{text}");
