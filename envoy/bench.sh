@@ -82,8 +82,8 @@ BENCH_HEADERS=(-H 'x-user-id: alice@example.com' -H 'x-forwarded-for: 203.0.113.
 
 instructions() { # $1 variant -> "instructions_per_request"
   config "$1" > "$WORK/envoy.json"
-  valgrind --tool=callgrind --smc-check=all-non-file --collect-atstart=no \
-    --callgrind-out-file="$WORK/cg.%p" "$ENVOY_BIN" -c "$WORK/envoy.json" --concurrency 1 \
+  valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$WORK/cg.%p" \
+    "$ENVOY_BIN" -c "$WORK/envoy.json" --concurrency 1 \
     --disable-hot-restart -l warning --component-log-level wasm:info > "$WORK/envoy.log" 2>&1 &
   ENVOY_PID=$!
   for _ in $(seq 600); do
@@ -92,13 +92,14 @@ instructions() { # $1 variant -> "instructions_per_request"
   done
   local url="http://127.0.0.1:$PORT${BENCH_PATH:-/api/v1/items?id=42&email=bob@example.org}" n ir
   wrk -t1 -c4 -d5s "${BENCH_HEADERS[@]}" "$url" >/dev/null # V8 tiers up the module
-  callgrind_control -i on "$ENVOY_PID" >/dev/null
+  # Count from zero over the measured requests only; the dump is the
+  # `.1` part of the profile.
+  callgrind_control -z "$ENVOY_PID" >/dev/null 2>&1
   n=$(wrk -t1 -c4 -d"$DURATION" "${BENCH_HEADERS[@]}" "$url" | awk '/requests in/ {print $1}')
-  callgrind_control -i off "$ENVOY_PID" >/dev/null
-  callgrind_control -d "$ENVOY_PID" >/dev/null
+  callgrind_control -d "$ENVOY_PID" >/dev/null 2>&1
   sleep 1
   kill "$ENVOY_PID"; wait "$ENVOY_PID" 2>/dev/null || true; ENVOY_PID=
-  ir=$(cat "$WORK"/cg.* | awk '/^(summary|totals):/ {s += $2} END {print s}')
+  ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$WORK"/cg.*.1)
   rm -f "$WORK"/cg.*
   awk -v ir="$ir" -v n="$n" 'BEGIN{printf "%.0f", ir / n}'
 }
