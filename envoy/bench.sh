@@ -10,6 +10,12 @@
 #   dp-single   the same with "log_batch_records": 1 (one write per record)
 #   dp-headers  dp-audit reading request headers only (no attributes), to
 #               split the cost of the attribute call from the rest
+# Optional (BENCH_VARIANTS="builtin-xff dp-xff ..."): Envoy with
+# `use_remote_address: true`, which appends the client address to
+# X-Forwarded-For, and
+#   builtin-xff the built-in logger as above
+#   dp-xff      dp-audit without the client-address attribute (the address is
+#               the last X-Forwarded-For entry): two attributes instead of three
 # Envoy --concurrency 1 (one worker), wrk -t1 -c16 from Debian; configurations
 # interleaved, ROUNDS rounds of DURATION each, medians reported.
 #
@@ -59,11 +65,12 @@ policy() { # $1: JSON list of properties, $2: records per proxy_log call
 config() { # $1: variant -> Envoy JSON config on stdout
   local access_log='[]'
   case $1 in
-    builtin) access_log='[{"name":"envoy.access_loggers.file","typed_config":{"@type":"type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog","path":"'$WORK'/access.log","log_format":{"json_format":'$BUILTIN_FORMAT'}}}]' ;;
+    builtin|builtin-xff) access_log='[{"name":"envoy.access_loggers.file","typed_config":{"@type":"type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog","path":"'$WORK'/access.log","log_format":{"json_format":'$BUILTIN_FORMAT'}}}]' ;;
     dp-*)
       local props='["response_code","duration","downstream_remote_address"]' batch=32
       [ "$1" = dp-single ] && batch=1
-      [ "$1" = dp-headers ] && props='[]' 
+      [ "$1" = dp-headers ] && props='[]'
+      [ "$1" = dp-xff ] && props='["response_code","duration"]'
       access_log='[{"name":"envoy.access_loggers.wasm","typed_config":{"@type":"type.googleapis.com/envoy.extensions.access_loggers.wasm.v3.WasmAccessLog","config":{"name":"dp_audit","root_id":"dp_audit","failure_policy":"FAIL_RELOAD","vm_config":{"vm_id":"dp_audit","runtime":"envoy.wasm.runtime.v8","code":{"local":{"filename":"'$WASM'"}},"environment_variables":{"host_env_keys":["DP_AUDIT_KEY"]}},"configuration":{"@type":"type.googleapis.com/google.protobuf.StringValue","value":'$(policy "$props" "$batch")'}}}}]' ;;
   esac
   cat <<JSON
@@ -71,7 +78,7 @@ config() { # $1: variant -> Envoy JSON config on stdout
  "static_resources":{"listeners":[{"name":"main","address":{"socket_address":{"address":"127.0.0.1","port_value":$PORT}},
   "filter_chains":[{"filters":[{"name":"envoy.filters.network.http_connection_manager","typed_config":{
    "@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-   "stat_prefix":"ingress",
+   "stat_prefix":"ingress",$(case $1 in *-xff) echo '"use_remote_address":true,' ;; esac)
    "route_config":{"virtual_hosts":[{"name":"all","domains":["*"],"routes":[{"match":{"prefix":"/"},"direct_response":{"status":200,"body":{"inline_string":"ok\n"}}}]}]},
    "http_filters":[{"name":"envoy.filters.http.router","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
    "access_log":$access_log}}]}]}]}}
