@@ -10,6 +10,7 @@
 //!   generalisation, masking, email) and [`detect`] the free-text detectors;
 //! - [`keys`] loads HMAC keys and refuses short ones;
 //! - [`memo`] remembers recent transform results (logs repeat themselves);
+//! - [`time`] parses and formats RFC 3339 timestamps (no chrono);
 //! - [`dp`] is the differential privacy engine: exact samplers, accountant,
 //!   budget ledger over host state, windows and releases;
 //! - [`hosts`] adapts the core to Fluent Bit, Envoy (proxy-wasm) and JS.
@@ -30,3 +31,4 @@ pub mod path;
 pub mod policy;
 pub mod scrub;
 pub mod scrubber;
+pub mod time;

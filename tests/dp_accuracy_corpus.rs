@@ -62,7 +62,7 @@ fn released_counts_fall_in_their_95_percent_intervals_at_the_stated_rate() {
         let fields: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
         let t = serde_json::from_str::<Value>(line).unwrap()["requestReceivedTimestamp"]
             .as_str()
-            .map(|s| dp_audit::scrub::time::parse_rfc3339(s).unwrap().0);
+            .map(|s| dp_audit::time::parse_rfc3339(s).unwrap().0);
         last_time = t.unwrap_or(last_time).max(last_time);
         for r in agg.ingest(&fields, last_time, &state, &mut rng).unwrap() {
             records.push(serde_json::from_str(&r).unwrap());
@@ -76,7 +76,7 @@ fn released_counts_fall_in_their_95_percent_intervals_at_the_stated_rate() {
     let (mut inside, mut total) = (0u64, 0u64);
     let mut windows = std::collections::BTreeSet::new();
     for r in records.iter().filter(|r| r.get("dp_release").is_some()) {
-        let start = dp_audit::scrub::time::parse_rfc3339(r["window_start"].as_str().unwrap())
+        let start = dp_audit::time::parse_rfc3339(r["window_start"].as_str().unwrap())
             .unwrap()
             .0;
         windows.insert(start);

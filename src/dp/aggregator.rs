@@ -44,8 +44,9 @@ use super::ledger::{Ledger, SpendOutcome};
 use super::release;
 use super::snapshot;
 use super::state::{HostState, StateError};
-use super::timefmt::{parse_event_time, MAX_SECS, MIN_SECS};
+use super::timefmt::parse_event_time;
 use super::window::{Rejected, WindowData};
+use crate::time::{MAX_SECS, MIN_SECS};
 
 /// Errors of the aggregator API (static reasons only).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,8 +31,8 @@ use rand_core::{CryptoRng, RngCore};
 use super::accountant::{format_fixed, PrivacyCost, Remaining, ATTO, NANO};
 use super::config::{AggregateConfig, PrivacyUnit, ReleaseConfig, ReleaseKind};
 use super::noise::{self, Mechanism, NoiseError};
-use super::timefmt::format_rfc3339;
 use super::window::ReleaseData;
+use crate::time::format_rfc3339;
 
 /// A minimal ordered JSON object writer (keys in insertion order).
 struct Obj {

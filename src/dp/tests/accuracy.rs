@@ -112,10 +112,7 @@ fn intervals_cover_the_truth_at_the_stated_rate() {
         let out = parse(&h.agg.tick(start + 60, &h.state, &mut h.rng).unwrap());
         assert_eq!(out.len(), 70, "window {w}");
         for r in &out {
-            assert_eq!(
-                r["window_start"],
-                super::super::timefmt::format_rfc3339(start)
-            );
+            assert_eq!(r["window_start"], crate::time::format_rfc3339(start));
             let vi = VERBS.iter().position(|x| r["group"]["verb"] == *x).unwrap();
             let ci = ["1xx", "2xx", "3xx", "4xx", "5xx"]
                 .iter()

@@ -7,8 +7,8 @@
 
 use super::map::{first, Pair};
 use super::settings::{Prop, RecordConfig};
-use crate::dp::timefmt::format_rfc3339;
 use crate::json::text::write_string;
+use crate::time::format_rfc3339;
 use serde_json::Value;
 use std::borrow::Cow;
 

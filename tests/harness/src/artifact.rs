@@ -165,7 +165,7 @@ pub fn process_line_timed(
 fn record_time(text: &str, key: &str) -> Option<RecordTime> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let (sec, nsec) = match v.get(key)? {
-        serde_json::Value::String(s) => dp_audit::scrub::time::parse_rfc3339(s)?,
+        serde_json::Value::String(s) => dp_audit::time::parse_rfc3339(s)?,
         serde_json::Value::Number(n) => (n.as_i64()?, 0),
         _ => return None,
     };

@@ -261,9 +261,12 @@ fn dp_releases_across_workers_spend_the_shared_ledger_exactly() {
         assert_eq!(r["mechanism"], "laplace");
         assert_eq!(r["epsilon"], "0.3");
         assert_eq!(r["privacy_unit"], "user");
-        let start =
-            dp_audit::dp::timefmt::parse_rfc3339(r["window_start"].as_str().unwrap()).unwrap();
-        let end = dp_audit::dp::timefmt::parse_rfc3339(r["window_end"].as_str().unwrap()).unwrap();
+        let start = dp_audit::time::parse_rfc3339(r["window_start"].as_str().unwrap())
+            .unwrap()
+            .0;
+        let end = dp_audit::time::parse_rfc3339(r["window_end"].as_str().unwrap())
+            .unwrap()
+            .0;
         assert_eq!(end - start, 1, "{r}");
         assert!(["GET", "POST"].contains(&r["group"]["method"].as_str().unwrap()));
         assert!(r["value"].as_i64().unwrap() >= 0);
