@@ -508,22 +508,15 @@ impl Scrubber {
         match action {
             Action::Keep => {}
             Action::Drop => {
-                // The member goes with the comma before it; if it is the
-                // first, the next kept member loses its comma instead.
-                let from = if first {
-                    key.start.wrapping_sub(1)
-                } else {
-                    sc.last_comma()
-                };
+                let comma = (!first).then(|| sc.last_comma());
                 // A string ends after its closing quote.
                 let value_end = match tok.kind {
                     Kind::String => tok.end.wrapping_add(1),
                     _ => tok.end,
                 };
-                splice.cut(record, from, value_end, out);
-                if !frame.wrote_member {
-                    frame.skip_comma = true;
-                }
+                // The member starts at its key's opening quote.
+                let member_start = key.start.wrapping_sub(1);
+                drop_member(frames, splice, comma, member_start, value_end, record, out);
                 return Ok(true);
             }
             _ => work.scalar(record, tok, action, rule, splice, out)?,
