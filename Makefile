@@ -67,11 +67,14 @@ js: setup-js
 	@ls -l js/pkg/*.wasm
 
 # Node tests (node --test) of the package, including byte-for-byte agreement
-# with the Fluent Bit artifact run by the harness; then the playground in
-# real headless Chromium.
+# with the Fluent Bit artifact run by the harness; the strict TypeScript
+# consumer (TypeScript pinned in js/typecheck/package-lock.json) compiled
+# against pkg/dp_audit.d.ts and run; then the playground in real headless
+# Chromium.
 js-test: js dist harness
 	cd js && DP_AUDIT_HARNESS=$(abspath $(HARNESS)) \
 	  DP_AUDIT_FLUENT_BIT_WASM=$(abspath $(DIST)/dp_audit_fluent_bit.wasm) node --test test/
+	cd js/typecheck && npm ci --no-audit --no-fund --loglevel=error && npx tsc -p . && node consumer.js
 	$(MAKE) playground-test
 
 # The playground's end-to-end test: Debian's chromium driven by playwright-core

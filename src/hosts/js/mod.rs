@@ -81,9 +81,10 @@ export interface BudgetExhaustedRecord {
   window_start: string;
   window_end: string;
   windows: number;
-  needed: Record<string, string>;
-  remaining: Record<string, string>;
-  [key: string]: unknown;
+  /** What one window of this release costs. */
+  needed: { epsilon: string; rho: string; delta: string };
+  budget_period_start: string;
+  remaining: { epsilon: string; delta: string };
 }
 
 /** A window of one release not released because of a ledger or noise error. */
