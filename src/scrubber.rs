@@ -529,7 +529,7 @@ impl Scrubber {
     /// frame. Output is the record with edits ([`Splice`]): a kept member
     /// costs no write at all.
     // Inlined: a frame of its own would sit on the deepest call path
-    // (detection down to SHA-256), which must fit WAMR's default 8 KiB stack.
+    // (detection down to SHA-256), which WAMR's small wasm stack bounds.
     #[inline(always)]
     fn value(
         &mut self,

@@ -136,8 +136,8 @@ impl Pseudonymizer {
     }
 
     // Inlined: one frame less on the deepest path of a scrub (detection,
-    // an e-mail pseudonymized inside it, SHA-256), which must fit WAMR's
-    // default 8 KiB stack.
+    // an e-mail pseudonymized inside it, SHA-256), which WAMR's small wasm
+    // stack bounds.
     #[inline(always)]
     fn finish(&self, mac: HmacSha256, out: &mut String) {
         let tag = mac.finalize().into_bytes();
