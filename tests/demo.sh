@@ -11,7 +11,7 @@ SAMPLE=tests/data/k8s/sample.jsonl
 POLICY=fluent-bit/dp-audit.json
 
 "$HARNESS" fluent-bit --wasm "$WASM" --policy "$POLICY" --key-file "$DIR/dp-audit.key" --fuel \
-  < "$SAMPLE" > "$DIR/scrubbed.jsonl" 2> "$DIR/scrub.log"
+  --stack-size 256K < "$SAMPLE" > "$DIR/scrubbed.jsonl" 2> "$DIR/scrub.log"
 echo "== dp-audit: scrubbed $(wc -l < "$SAMPLE") real K8s audit events ($SAMPLE) with $POLICY"
 echo "   output: $DIR/scrubbed.jsonl; $(grep 'fuel/record' "$DIR/scrub.log" || true)"
 python3 - "$SAMPLE" "$DIR/scrubbed.jsonl" <<'PY'
