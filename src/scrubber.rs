@@ -509,11 +509,7 @@ impl Scrubber {
             Action::Keep => {}
             Action::Drop => {
                 let comma = (!first).then(|| sc.last_comma());
-                // A string ends after its closing quote.
-                let value_end = match tok.kind {
-                    Kind::String => tok.end.wrapping_add(1),
-                    _ => tok.end,
-                };
+                let (_, value_end) = tok.raw_span();
                 // The member starts at its key's opening quote.
                 let member_start = key.start.wrapping_sub(1);
                 drop_member(frames, splice, comma, member_start, value_end, record, out);
@@ -610,14 +606,9 @@ impl Scrubber {
             }),
             _ => None,
         };
-        let is_string = tok.kind == Kind::String;
         // Raw extent of the value (strings with their quotes) and of the
         // whole member (from its key's opening quote).
-        let value_start = if is_string {
-            tok.start.wrapping_sub(1)
-        } else {
-            tok.start
-        };
+        let (value_start, _) = tok.raw_span();
         let member_start = key.map_or(value_start, |k| k.start.wrapping_sub(1));
 
         if matches!(tok.kind, Kind::ObjectStart | Kind::ArrayStart) {
@@ -686,11 +677,7 @@ impl Scrubber {
         }
 
         states.truncate(base);
-        let value_end = if is_string {
-            tok.end.wrapping_add(1)
-        } else {
-            tok.end
-        };
+        let (_, value_end) = tok.raw_span();
         if matches!(action, Action::Drop) {
             drop_member(frames, splice, comma, member_start, value_end, record, out);
             return Ok(());
@@ -878,11 +865,7 @@ impl Work {
         out: &mut Vec<u8>,
     ) -> Result<(), ScrubError> {
         // In place of the raw value, strings with their quotes.
-        let (value_start, value_end) = if tok.kind == Kind::String {
-            (tok.start.wrapping_sub(1), tok.end.wrapping_add(1))
-        } else {
-            (tok.start, tok.end)
-        };
+        let (value_start, value_end) = tok.raw_span();
         splice.flush(record, value_start, out);
         splice.copy_from = value_end;
         if matches!(action, Action::Keep | Action::Drop | Action::Redact { .. })

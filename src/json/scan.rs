@@ -47,6 +47,19 @@ pub struct Token {
     pub escaped: bool,
 }
 
+impl Token {
+    /// The token's extent in the input as written: a string value with its
+    /// quotes (the span of the token itself excludes them).
+    #[inline]
+    pub fn raw_span(&self) -> (usize, usize) {
+        if self.kind == Kind::String {
+            (self.start.wrapping_sub(1), self.end.wrapping_add(1))
+        } else {
+            (self.start, self.end)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
     /// A value (top level, after ':' or after ',' in an array).

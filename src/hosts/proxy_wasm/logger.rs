@@ -139,14 +139,11 @@ impl record::Members for Direct<'_> {
         // Plans are in record order: the next member's plan is usually
         // the next one (optional members may be skipped).
         let rest = self.plans.get(self.next..).unwrap_or_default();
-        let Some(i) = rest.iter().position(|(k, _)| *k == key) else {
+        let Some((i, &(_, plan))) = rest.iter().enumerate().find(|(_, (k, _))| *k == key) else {
             self.failed = Some(DirectFailure::Unplanned);
             return;
         };
         self.next = self.next.saturating_add(i).saturating_add(1);
-        let Some(&(_, plan)) = rest.get(i) else {
-            return;
-        };
         if plan.effect == Effect::Drop {
             return;
         }

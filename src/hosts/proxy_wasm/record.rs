@@ -8,7 +8,7 @@
 use super::map::{first, Pair};
 use super::settings::{Prop, RecordConfig};
 use crate::json::text::write_string;
-use crate::time::format_rfc3339;
+use crate::time::format_rfc3339_utc;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -110,8 +110,10 @@ impl TimeCache {
     fn write(&mut self, ns: i64, out: &mut Vec<u8>) {
         let secs = ns.div_euclid(1_000_000_000);
         if self.secs != Some(secs) {
-            let s = format_rfc3339(secs);
-            self.text = s.strip_suffix('Z').unwrap_or(&s).to_string();
+            self.text.clear();
+            format_rfc3339_utc(secs, &mut self.text);
+            // The zone letter goes after the milliseconds.
+            self.text.pop();
             self.secs = Some(secs);
         }
         let ms = ns.rem_euclid(1_000_000_000) / 1_000_000;
